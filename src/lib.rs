@@ -2,4 +2,6 @@
 //! Python's `multiprocessing`, running a perfect-number search on worker
 //! processes and supervising them like an Erlang/OTP supervisor.
 
+pub mod mp;
+pub mod protocol;
 pub mod sigma;

@@ -1,0 +1,365 @@
+//! `Process`: a child OS process started by fork (running a closure) or by
+//! spawn (executing a program), with Python's `multiprocessing.Process`
+//! vocabulary: `pid`, `is_alive`, `join`, `join_timeout`, `terminate`,
+//! `kill`, `exitcode`.
+//!
+//! Every child is made safe to supervise before it runs any code of yours:
+//! signal dispositions and the signal mask are reset (they are inherited
+//! across fork and exec), `PR_SET_PDEATHSIG(SIGKILL)` is set so it dies with
+//! its parent, and `getppid()` is checked in case the parent died first.
+
+use nix::errno::Errno;
+use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process. Dropping it neither kills nor reaps the child: call
+/// [`Process::join`] (or [`Process::kill`] then `join`) so no zombie is left.
+#[derive(Debug)]
+pub struct Process {
+    pid: Pid,
+    exitcode: Option<i32>,
+}
+
+/// The parent's ends of a child's standard input and output.
+#[derive(Debug)]
+pub struct Pipes {
+    /// Writes to the child's stdin.
+    pub to_child: File,
+    /// Reads from the child's stdout.
+    pub from_child: File,
+}
+
+impl Process {
+    /// Forks a child that runs `target` and exits with its return value.
+    /// The child keeps the parent's descriptors, like Python's fork start
+    /// method; use [`Process::fork_piped`] for a child that holds only its
+    /// own pipes. The child never returns from this function: it leaves
+    /// through `_exit`, so no destructor or `atexit` handler of the parent
+    /// runs twice, and a panic in `target` exits with status 101.
+    ///
+    /// Fork only while this process has a single thread: the child of a
+    /// threaded parent can deadlock on a lock (malloc's) another thread held.
+    ///
+    /// ```
+    /// use supervisor::mp::Process;
+    /// let mut p = Process::fork(|| 7).unwrap();
+    /// assert_eq!(p.join().unwrap(), 7);
+    /// assert_eq!(p.exitcode(), Some(7));
+    /// ```
+    pub fn fork<F: FnOnce() -> i32>(target: F) -> io::Result<Process> {
+        Self::fork_inner(None, target)
+    }
+
+    /// Forks a child whose stdin and stdout are pipes to the parent and
+    /// which closes every other descriptor above stderr, so it holds none of
+    /// the parent's other pipes (which would hide their end of file).
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use supervisor::mp::Process;
+    /// let (mut p, mut pipes) = Process::fork_piped(|| {
+    ///     let mut line = String::new();
+    ///     std::io::stdin().read_line(&mut line).unwrap();
+    ///     print!("{}", line.to_uppercase());
+    ///     0
+    /// })
+    /// .unwrap();
+    /// pipes.to_child.write_all(b"hello\n").unwrap();
+    /// drop(pipes.to_child);
+    /// let mut out = String::new();
+    /// pipes.from_child.read_to_string(&mut out).unwrap();
+    /// assert_eq!(out, "HELLO\n");
+    /// assert_eq!(p.join().unwrap(), 0);
+    /// ```
+    pub fn fork_piped<F: FnOnce() -> i32>(target: F) -> io::Result<(Process, Pipes)> {
+        let (child_stdin, to_child) = pipe()?;
+        let (from_child, child_stdout) = pipe()?;
+        let process = Self::fork_inner(
+            Some((child_stdin.as_raw_fd(), child_stdout.as_raw_fd())),
+            target,
+        )?;
+        let pipes = Pipes {
+            to_child: File::from(to_child),
+            from_child: File::from(from_child),
+        };
+        Ok((process, pipes))
+    }
+
+    fn fork_inner<F: FnOnce() -> i32>(
+        stdio: Option<(RawFd, RawFd)>,
+        target: F,
+    ) -> io::Result<Process> {
+        let parent = nix::unistd::getpid();
+        // SAFETY: the child only calls async-signal-safe functions until
+        // `target` runs, and `target` runs in a copy of a process that the
+        // caller guarantees had one thread (see the doc comment).
+        match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
+            ForkResult::Parent { child } => Ok(Process {
+                pid: child,
+                exitcode: None,
+            }),
+            ForkResult::Child => {
+                let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    if let Some((stdin, stdout)) = stdio {
+                        adopt_stdio(stdin, stdout);
+                    }
+                    if child_prologue(parent).is_err() {
+                        return 1;
+                    }
+                    target()
+                }))
+                .unwrap_or(101);
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                // SAFETY: _exit ends the process without unwinding into the
+                // parent's code; it is always safe to call.
+                unsafe { libc::_exit(code) }
+            }
+        }
+    }
+
+    /// Executes `command` as a child (Python's spawn start method: a fresh
+    /// address space). The same reset, death signal and parent check run in
+    /// the child before the program is executed.
+    pub fn spawn(command: &mut Command) -> io::Result<Process> {
+        let parent = nix::unistd::getpid();
+        // SAFETY: the hook calls only async-signal-safe functions
+        // (sigaction, sigprocmask, prctl, getppid).
+        unsafe {
+            command.pre_exec(move || child_prologue(parent).map_err(io::Error::from));
+        }
+        let child = command.spawn()?;
+        Ok(Process {
+            pid: Pid::from_raw(child.id() as i32),
+            exitcode: None,
+        })
+    }
+
+    /// Executes `command` with its stdin and stdout piped to the parent.
+    pub fn spawn_piped(command: &mut Command) -> io::Result<(Process, Pipes)> {
+        command.stdin(Stdio::piped()).stdout(Stdio::piped());
+        let parent = nix::unistd::getpid();
+        // SAFETY: as in `spawn`.
+        unsafe {
+            command.pre_exec(move || child_prologue(parent).map_err(io::Error::from));
+        }
+        let mut child = command.spawn()?;
+        let to_child: OwnedFd = child.stdin.take().expect("piped stdin").into();
+        let from_child: OwnedFd = child.stdout.take().expect("piped stdout").into();
+        let pipes = Pipes {
+            to_child: File::from(to_child),
+            from_child: File::from(from_child),
+        };
+        let process = Process {
+            pid: Pid::from_raw(child.id() as i32),
+            exitcode: None,
+        };
+        Ok((process, pipes))
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> i32 {
+        self.pid.as_raw()
+    }
+
+    /// Python's exit code: `None` while running (or not yet reaped), the exit
+    /// status if it exited, minus the signal number if a signal killed it.
+    pub fn exitcode(&self) -> Option<i32> {
+        self.exitcode
+    }
+
+    /// Whether the child is still running. Reaps it if it has ended.
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.try_wait(), Ok(None))
+    }
+
+    /// Reaps the child if it has ended, without blocking: its exit code, or
+    /// `None` while it runs.
+    pub fn try_wait(&mut self) -> io::Result<Option<i32>> {
+        self.wait(WaitPidFlag::WNOHANG)
+    }
+
+    /// Waits for the child to end and reaps it; returns its exit code.
+    pub fn join(&mut self) -> io::Result<i32> {
+        loop {
+            if let Some(code) = self.wait(WaitPidFlag::empty())? {
+                return Ok(code);
+            }
+        }
+    }
+
+    /// Waits at most `timeout` for the child to end: its exit code, or
+    /// `None` if it is still running.
+    pub fn join_timeout(&mut self, timeout: Duration) -> io::Result<Option<i32>> {
+        let deadline = Instant::now() + timeout;
+        let mut nap = Duration::from_micros(50);
+        loop {
+            if let Some(code) = self.try_wait()? {
+                return Ok(Some(code));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(nap.min(deadline - now));
+            nap = (nap * 2).min(Duration::from_millis(5));
+        }
+    }
+
+    /// Sends SIGTERM (Python's `terminate`).
+    pub fn terminate(&self) -> io::Result<()> {
+        self.signal(Signal::SIGTERM)
+    }
+
+    /// Sends SIGKILL, which also ends a stopped (SIGSTOPped) child.
+    pub fn kill(&self) -> io::Result<()> {
+        self.signal(Signal::SIGKILL)
+    }
+
+    /// Sends `sig` to the child, unless it has already been reaped (its pid
+    /// may belong to another process by now).
+    pub fn signal(&self, sig: Signal) -> io::Result<()> {
+        if self.exitcode.is_some() {
+            return Ok(());
+        }
+        match signal::kill(self.pid, sig) {
+            Ok(()) | Err(Errno::ESRCH) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn wait(&mut self, flags: WaitPidFlag) -> io::Result<Option<i32>> {
+        if let Some(code) = self.exitcode {
+            return Ok(Some(code));
+        }
+        let status = loop {
+            match waitpid(self.pid, Some(flags)) {
+                Err(Errno::EINTR) => continue,
+                other => break other.map_err(io::Error::from)?,
+            }
+        };
+        self.exitcode = match status {
+            WaitStatus::Exited(_, code) => Some(code),
+            WaitStatus::Signaled(_, sig, _) => Some(-(sig as i32)),
+            _ => None,
+        };
+        Ok(self.exitcode)
+    }
+}
+
+/// Describes a Python-style exit code for people: "exit code 7",
+/// "signal 9 (SIGKILL)".
+pub fn describe_exitcode(code: i32) -> String {
+    if code >= 0 {
+        format!("exit code {code}")
+    } else {
+        match Signal::try_from(-code) {
+            Ok(sig) => format!("signal {} ({})", -code, sig.as_str()),
+            Err(_) => format!("signal {}", -code),
+        }
+    }
+}
+
+/// An `O_CLOEXEC` pipe: (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
+}
+
+/// In a forked child: makes `stdin`/`stdout` descriptors 0 and 1 and closes
+/// every descriptor above 2.
+fn adopt_stdio(stdin: RawFd, stdout: RawFd) {
+    // SAFETY: raw descriptor juggling in a freshly forked child; none of
+    // these descriptors is owned by a Rust object that will be dropped,
+    // because the child leaves through `_exit`.
+    unsafe {
+        // Move both ends above 2 first, so neither is overwritten by the
+        // other's dup2 if the parent had stdin or stdout closed.
+        let stdin = libc::fcntl(stdin, libc::F_DUPFD, 3);
+        let stdout = libc::fcntl(stdout, libc::F_DUPFD, 3);
+        libc::dup2(stdin, 0);
+        libc::dup2(stdout, 1);
+        close_from(3);
+    }
+}
+
+/// Closes every descriptor numbered `first` or above.
+fn close_from(first: RawFd) {
+    // SAFETY: close_range only closes descriptors; nothing in a freshly
+    // forked child still uses them.
+    let done = unsafe { libc::syscall(libc::SYS_close_range, first as u32, u32::MAX, 0) } == 0;
+    if !done {
+        // SAFETY: sysconf has no preconditions.
+        let open_max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
+        let limit = if open_max > 0 {
+            open_max as RawFd
+        } else {
+            1024
+        };
+        for fd in first..limit {
+            // SAFETY: as above.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// Runs first in every child: default signal handling, an empty mask, death
+/// with the parent. Only async-signal-safe calls.
+fn child_prologue(parent: Pid) -> Result<(), Errno> {
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGCHLD,
+        Signal::SIGPIPE,
+        Signal::SIGHUP,
+    ] {
+        // SAFETY: restoring the default disposition is always sound.
+        unsafe { signal::signal(sig, SigHandler::SigDfl) }?;
+    }
+    signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number and no pointers.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+        return Err(Errno::last());
+    }
+    // The parent may have died between fork and prctl: then no death signal
+    // will ever come, and we have been re-parented.
+    if nix::unistd::getppid() != parent {
+        return Err(Errno::ESRCH);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_python() {
+        let mut p = Process::fork(|| 3).unwrap();
+        assert_eq!(p.join().unwrap(), 3);
+        let mut p = Process::fork(|| {
+            std::thread::sleep(Duration::from_secs(30));
+            0
+        })
+        .unwrap();
+        assert!(p.is_alive());
+        assert_eq!(p.join_timeout(Duration::from_millis(20)).unwrap(), None);
+        p.kill().unwrap();
+        assert_eq!(p.join().unwrap(), -9);
+        assert!(!p.is_alive());
+        assert_eq!(describe_exitcode(-9), "signal 9 (SIGKILL)");
+        assert_eq!(describe_exitcode(7), "exit code 7");
+    }
+
+    #[test]
+    fn a_panic_in_the_child_exits_101() {
+        let mut p = Process::fork(|| panic!("on purpose")).unwrap();
+        assert_eq!(p.join().unwrap(), 101);
+    }
+}

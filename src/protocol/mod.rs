@@ -1,0 +1,110 @@
+//! The wire protocol between the supervisor and its workers: the messages
+//! each side may send, and (in [`frame`]) how one message travels as a
+//! length-prefixed bincode frame over a pipe.
+//!
+//! A conversation: the worker says `Hello` once; then, for every `Assign`,
+//! it sends `Progress` heartbeats while it works and one `Done` with the
+//! chunk's result. `Shutdown` (or the end of its input) ends it.
+
+pub mod frame;
+
+use crate::sigma::ChunkResult;
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a message changes shape. A worker that says another
+/// version in its `Hello` is refused.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The program's version, carried in `Hello` so a mismatched worker program
+/// can be named in the error.
+pub const PROGRAM_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Supervisor to worker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Check every n in `[lo, hi]` (inclusive) and answer with `Done`.
+    Assign { chunk: u64, lo: u64, hi: u64 },
+    /// Exit now, successfully.
+    Shutdown,
+}
+
+/// Worker to supervisor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// The first frame of every worker.
+    Hello {
+        protocol: u32,
+        version: String,
+        pid: u32,
+    },
+    /// A heartbeat while working: `done` numbers of the chunk are finished.
+    Progress { chunk: u64, done: u64 },
+    /// The chunk is finished.
+    Done { chunk: u64, result: ChunkResult },
+}
+
+/// Checks a worker's `Hello` against this program; the error says both
+/// versions.
+pub fn check_hello(protocol: u32, version: &str) -> Result<(), String> {
+    if protocol == PROTOCOL_VERSION {
+        Ok(())
+    } else {
+        Err(format!(
+            "worker speaks protocol {protocol} (program {version}), \
+             this supervisor speaks protocol {PROTOCOL_VERSION} (program {PROGRAM_VERSION}); \
+             rebuild the worker from the same source"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip() {
+        let msgs = vec![
+            FromWorker::Hello {
+                protocol: PROTOCOL_VERSION,
+                version: PROGRAM_VERSION.into(),
+                pid: 4121,
+            },
+            FromWorker::Progress {
+                chunk: 3,
+                done: 32768,
+            },
+            FromWorker::Done {
+                chunk: 3,
+                result: ChunkResult {
+                    perfect: vec![6, 28],
+                    abundant: 5,
+                    deficient: 93,
+                    sigma_sum: u128::MAX,
+                },
+            },
+        ];
+        for m in msgs {
+            let bytes = frame::encode(&m).unwrap();
+            let back: FromWorker = frame::decode_payload(&bytes[frame::HEADER..]).unwrap();
+            assert_eq!(back, m);
+        }
+        let a = ToWorker::Assign {
+            chunk: 1,
+            lo: 1,
+            hi: 10,
+        };
+        let bytes = frame::encode(&a).unwrap();
+        assert_eq!(frame::decode_payload::<ToWorker>(&bytes[4..]).unwrap(), a);
+    }
+
+    #[test]
+    fn version_mismatch_names_both_versions() {
+        assert!(check_hello(PROTOCOL_VERSION, PROGRAM_VERSION).is_ok());
+        let err = check_hello(PROTOCOL_VERSION + 1, "9.9.9").unwrap_err();
+        assert!(err.contains("protocol 2") && err.contains("9.9.9"), "{err}");
+        assert!(
+            err.contains(&format!("protocol {PROTOCOL_VERSION}")),
+            "{err}"
+        );
+    }
+}
