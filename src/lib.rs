@@ -1,7 +1,19 @@
 //! `supervisor`: an explicit multi-process supervisor in the style of
 //! Python's `multiprocessing`, running a perfect-number search on worker
 //! processes and supervising them like an Erlang/OTP supervisor.
+//!
+//! Data flows one way: [`cli`] → [`cli::Config`] → the event loop in
+//! [`supervisor`] (with [`schedule`] and [`launch`], on [`mp`]) → the
+//! [`worker`] loop running the [`sigma`] kernel → frames ([`protocol`]) →
+//! the event loop → [`report`] and [`events`].
 
+pub mod cli;
+pub mod events;
+pub mod launch;
 pub mod mp;
 pub mod protocol;
+pub mod report;
+pub mod schedule;
 pub mod sigma;
+pub mod supervisor;
+pub mod worker;

@@ -61,6 +61,11 @@ impl Kernel {
         }
     }
 
+    /// The largest `hi` this kernel accepts.
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+
     /// Classifies every n in `[lo, hi]` (inclusive; 1 ≤ lo ≤ hi ≤ max).
     /// `on_segment(done)` is called after each segment with the count of
     /// numbers finished so far, so a caller can report progress.

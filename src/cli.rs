@@ -1,0 +1,278 @@
+//! The command line: clap types, value parsers that refuse bad input with a
+//! clear message, and their validation into the typed [`Config`] the rest of
+//! the program uses. Nothing past this module sees a raw string.
+
+use crate::sigma::MAX_SUPPORTED;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::time::Duration;
+
+/// Exit statuses, a contract with users' scripts.
+pub mod exit {
+    /// Complete, and Σσ verified.
+    pub const OK: i32 = 0;
+    /// Internal error, or the Σσ self-check failed.
+    pub const FAILED: i32 = 1;
+    /// Usage error.
+    pub const USAGE: i32 = 2;
+    /// Incomplete: some ranges could not be checked.
+    pub const INCOMPLETE: i32 = 3;
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  complete, and Σσ verified against Σ d·⌊N/d⌋
+  1  internal error, or the Σσ self-check failed
+  2  usage error
+  3  incomplete: some ranges could not be checked";
+
+/// Check every integer in [MIN, MAX] for being perfect, on worker processes.
+#[derive(Debug, Parser)]
+#[command(name = "supervisor", version, after_help = EXIT_CODES)]
+#[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the worker protocol on stdin/stdout (the spawn start method
+    /// re-executes this program in this role).
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+/// How worker processes are started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StartMethod {
+    /// fork(2): the child runs the worker loop in a copy of this process.
+    Fork,
+    /// Execute this program again in its worker role: a fresh address space.
+    Spawn,
+}
+
+impl StartMethod {
+    /// The name used in output and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            StartMethod::Fork => "fork",
+            StartMethod::Spawn => "spawn",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Worker processes [default: the CPUs available] (1 to 1024)
+    #[arg(long, value_name = "N", value_parser = parse_procs, allow_hyphen_values = true)]
+    pub procs: Option<usize>,
+
+    /// Check up to this number (required)
+    #[arg(long, value_name = "M", required = true, value_parser = parse_positive, allow_hyphen_values = true)]
+    pub max: Option<u64>,
+
+    /// Check from this number
+    #[arg(long, value_name = "A", default_value = "1", value_parser = parse_positive, allow_hyphen_values = true)]
+    pub min: u64,
+
+    /// How workers are started
+    #[arg(long, value_enum, default_value_t = StartMethod::Fork)]
+    pub start_method: StartMethod,
+
+    /// Numbers per chunk [default: sized so a chunk takes tens of milliseconds]
+    #[arg(long, value_name = "K", value_parser = parse_positive, allow_hyphen_values = true)]
+    pub chunk: Option<u64>,
+
+    /// Print one JSON object on stdout instead of the text summary
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print no event lines on stderr
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// How often a busy worker reports progress
+    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
+    pub heartbeat: Duration,
+}
+
+/// The hidden worker role's arguments.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The run's upper bound (sizes the kernel's prime table)
+    #[arg(long, value_parser = parse_positive)]
+    pub max: u64,
+    /// Heartbeat interval in milliseconds
+    #[arg(long, default_value = "100")]
+    pub heartbeat_ms: u64,
+    /// The supervisor's pid: exit at once if it is not our parent any more
+    #[arg(long)]
+    pub parent: Option<i32>,
+}
+
+/// A validated run: everything the supervisor needs, typed.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub min: u64,
+    pub max: u64,
+    pub procs: usize,
+    pub start_method: StartMethod,
+    pub chunk: u64,
+    pub json: bool,
+    pub quiet: bool,
+    pub heartbeat: Duration,
+}
+
+/// The most worker processes a run may have.
+pub const MAX_PROCS: usize = 1024;
+
+impl Config {
+    /// Validates what clap parsed; the error is one line for the user.
+    pub fn from_args(args: RunArgs) -> Result<Config, String> {
+        let max = args.max.ok_or("--max is required")?;
+        if max > MAX_SUPPORTED {
+            return Err(format!(
+                "--max {max} is past the supported bound {MAX_SUPPORTED} (10^13)"
+            ));
+        }
+        if args.min > max {
+            return Err(format!("--min {} is greater than --max {max}", args.min));
+        }
+        let procs = match args.procs {
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_PROCS)),
+        };
+        let chunk = args
+            .chunk
+            .unwrap_or_else(|| default_chunk(max - args.min + 1, procs));
+        Ok(Config {
+            min: args.min,
+            max,
+            procs,
+            start_method: args.start_method,
+            chunk,
+            json: args.json,
+            quiet: args.quiet,
+            heartbeat: args.heartbeat,
+        })
+    }
+
+    /// How many numbers the run covers.
+    pub fn numbers(&self) -> u64 {
+        self.max - self.min + 1
+    }
+}
+
+/// The default chunk: about four chunks per worker so fast workers can take
+/// more, at most 2^22 numbers (tens of milliseconds for the kernel at about
+/// 10^8 numbers/s) and at least 2^14 (so frames stay rare).
+pub fn default_chunk(numbers: u64, procs: usize) -> u64 {
+    numbers.div_ceil(4 * procs as u64).clamp(1 << 14, 1 << 22)
+}
+
+/// A positive integer, digits only (underscores allowed as separators).
+pub fn parse_positive(s: &str) -> Result<u64, String> {
+    let digits: String = s.chars().filter(|&c| c != '_').collect();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "'{s}' is not a positive integer (digits only, e.g. 30000000)"
+        ));
+    }
+    match digits.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{s}' is too large")),
+    }
+}
+
+/// `--procs`: 1 to [`MAX_PROCS`].
+fn parse_procs(s: &str) -> Result<usize, String> {
+    let n = parse_positive(s)?;
+    if n > MAX_PROCS as u64 {
+        return Err(format!("at most {MAX_PROCS} worker processes"));
+    }
+    Ok(n as usize)
+}
+
+/// A duration in humantime style (`500ms`, `2s`, `1m`), more than zero.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("'{s}' is not a duration like 500ms, 2s or 1m ({e})"))?;
+    if d.is_zero() {
+        return Err("must be more than zero".to_string());
+    }
+    Ok(d)
+}
+
+/// Turns a clap error into the one line a usage error prints.
+pub fn one_line(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let body = text
+        .split("\n\nUsage:")
+        .next()
+        .unwrap_or(&text)
+        .split("\n\nFor more information")
+        .next()
+        .unwrap_or(&text);
+    let line = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    line.strip_prefix("error: ").unwrap_or(&line).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Result<Config, String> {
+        let cli = Cli::try_parse_from(std::iter::once("supervisor").chain(args.iter().copied()))
+            .map_err(|e| one_line(&e))?;
+        Config::from_args(cli.run)
+    }
+
+    #[test]
+    fn good_arguments() {
+        let c = config(&["--procs", "8", "--max", "30000000"]).unwrap();
+        assert_eq!((c.procs, c.min, c.max), (8, 1, 30_000_000));
+        assert_eq!(c.start_method, StartMethod::Fork);
+        let c = config(&["--max", "100", "--min", "100", "--start-method", "spawn"]).unwrap();
+        assert_eq!(
+            (c.min, c.max, c.start_method),
+            (100, 100, StartMethod::Spawn)
+        );
+        assert!(config(&["--max", "10000000000000"]).is_ok());
+    }
+
+    #[test]
+    fn bad_arguments_are_one_clear_line() {
+        for (args, needle) in [
+            (&["--procs", "0", "--max", "5"][..], "at least 1"),
+            (&["--procs", "abc", "--max", "5"], "not a positive integer"),
+            (&["--procs", "100000", "--max", "5"], "at most 1024"),
+            (&["--max", "0"], "at least 1"),
+            (&["--max", "-5"], "not a positive integer"),
+            (&["--max", "1e9"], "not a positive integer"),
+            (&["--min", "10", "--max", "5"], "greater than"),
+            (
+                &["--max", "10000000000001"],
+                "supported bound 10000000000000",
+            ),
+            (&["--max", "5", "--start-method", "vfork"], "vfork"),
+            (&["--max", "5", "--chunk", "0"], "at least 1"),
+            (&["--max", "5", "--bogus"], "--bogus"),
+            (&[], "--max"),
+            (&["--max", "5", "--heartbeat", "soon"], "not a duration"),
+        ] {
+            let err = config(args).unwrap_err();
+            assert!(!err.contains('\n'), "{args:?}: {err}");
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn default_chunk_is_bounded() {
+        assert_eq!(default_chunk(30_000_000, 8), 937_500);
+        assert_eq!(default_chunk(100, 8), 1 << 14);
+        assert_eq!(default_chunk(1_000_000_000_000, 2), 1 << 22);
+    }
+}

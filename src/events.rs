@@ -1,0 +1,173 @@
+//! What happened during a run, as it happened: one timestamped line per
+//! event on stderr for a person, and optionally the same events as JSON
+//! lines in a file for a program.
+
+use serde::Serialize;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::time::{Instant, SystemTime};
+
+/// A chunk as events name it.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ChunkRef {
+    pub id: u64,
+    pub lo: u64,
+    pub hi: u64,
+}
+
+impl From<crate::schedule::Chunk> for ChunkRef {
+    fn from(c: crate::schedule::Chunk) -> Self {
+        ChunkRef {
+            id: c.id,
+            lo: c.lo,
+            hi: c.hi,
+        }
+    }
+}
+
+/// One thing that happened to a worker, a chunk or the run.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A worker process began in a slot.
+    Started { slot: usize, pid: i32 },
+    /// A busy worker sent nothing for the stall timeout.
+    Stalled {
+        slot: usize,
+        pid: i32,
+        silent_s: f64,
+        chunk: Option<ChunkRef>,
+    },
+    /// The supervisor killed a worker, and why.
+    Killed { slot: usize, pid: i32, why: String },
+    /// A worker ended on its own or was killed: how it ended and what it was
+    /// doing.
+    Died {
+        slot: usize,
+        pid: i32,
+        status: String,
+        cause: String,
+        chunk: Option<ChunkRef>,
+    },
+    /// A new process took over a slot.
+    Replaced {
+        slot: usize,
+        old_pid: i32,
+        new_pid: i32,
+    },
+    /// A dead worker's chunk went back to the head of the queue.
+    Requeued { chunk: ChunkRef, failures: u32 },
+    /// A chunk that kept killing workers was split in halves.
+    Split {
+        chunk: ChunkRef,
+        halves: [ChunkRef; 2],
+    },
+    /// A small chunk that still killed workers was given up on.
+    Quarantined { chunk: ChunkRef },
+    /// The run is stopping, and why.
+    Shutdown { reason: String },
+}
+
+impl Event {
+    /// The human line (without timestamp).
+    pub fn describe(&self) -> String {
+        let chunk = |c: &Option<ChunkRef>| match c {
+            Some(c) => format!(" on chunk {} [{}, {}]", c.id, c.lo, c.hi),
+            None => String::new(),
+        };
+        match self {
+            Event::Started { slot, pid } => format!("worker {slot} (pid {pid}) started"),
+            Event::Stalled {
+                slot,
+                pid,
+                silent_s,
+                chunk: c,
+            } => format!(
+                "worker {slot} (pid {pid}) stalled {silent_s:.1}s{}",
+                chunk(c)
+            ),
+            Event::Killed { slot, pid, why } => {
+                format!("worker {slot} (pid {pid}) killed: {why}")
+            }
+            Event::Died {
+                slot,
+                pid,
+                status,
+                cause,
+                chunk: c,
+            } => format!(
+                "worker {slot} (pid {pid}) died ({status}): {cause}{}",
+                chunk(c)
+            ),
+            Event::Replaced {
+                slot,
+                old_pid,
+                new_pid,
+            } => format!("worker {slot} replaced: pid {old_pid} -> pid {new_pid}"),
+            Event::Requeued { chunk: c, failures } => format!(
+                "chunk {} [{}, {}] requeued (failures: {failures})",
+                c.id, c.lo, c.hi
+            ),
+            Event::Split { chunk: c, halves } => format!(
+                "chunk {} [{}, {}] keeps killing workers: split into [{}, {}] and [{}, {}]",
+                c.id, c.lo, c.hi, halves[0].lo, halves[0].hi, halves[1].lo, halves[1].hi
+            ),
+            Event::Quarantined { chunk: c } => format!(
+                "chunk {} [{}, {}] quarantined: it kills every worker that checks it",
+                c.id, c.lo, c.hi
+            ),
+            Event::Shutdown { reason } => format!("shutdown: {reason}"),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    time: String,
+    t: f64,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+/// Where events go.
+pub struct EventLog {
+    start: Instant,
+    stderr: bool,
+    file: Option<BufWriter<File>>,
+}
+
+impl EventLog {
+    /// Events on stderr unless `quiet`, and as JSON lines into `file`.
+    pub fn new(quiet: bool, file: Option<File>) -> EventLog {
+        EventLog {
+            start: Instant::now(),
+            stderr: !quiet,
+            file: file.map(BufWriter::new),
+        }
+    }
+
+    /// An event log that records nothing.
+    pub fn silent() -> EventLog {
+        EventLog::new(true, None)
+    }
+
+    /// Records one event.
+    pub fn emit(&mut self, event: Event) {
+        let time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        if self.stderr {
+            // Best effort: a closed stderr must not stop the run.
+            let _ = writeln!(io::stderr(), "{time} supervisor: {}", event.describe());
+        }
+        if let Some(file) = &mut self.file {
+            let line = Line {
+                time,
+                t: self.start.elapsed().as_secs_f64(),
+                event: &event,
+            };
+            if let Ok(json) = serde_json::to_string(&line) {
+                let _ = writeln!(file, "{json}");
+                let _ = file.flush();
+            }
+        }
+    }
+}

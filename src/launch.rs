@@ -1,0 +1,58 @@
+//! How a worker process is started: forked (the child runs the worker loop
+//! in a copy of the supervisor) or spawned (this program is executed again in
+//! its worker role, a fresh address space). Either way the worker talks over
+//! its stdin and stdout and holds no other descriptor of the supervisor's.
+
+use crate::cli::StartMethod;
+use crate::mp::{Pipes, Process};
+use crate::worker::{self, WorkerOptions};
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Everything needed to start one more worker.
+#[derive(Clone, Debug)]
+pub struct Launcher {
+    pub method: StartMethod,
+    pub options: WorkerOptions,
+    /// The program the spawn method executes; `None` is this executable
+    /// (`/proc/self/exe`, which works even if the file was replaced since).
+    pub program: Option<PathBuf>,
+}
+
+impl Launcher {
+    /// Starts a worker and returns it with the supervisor's pipe ends.
+    pub fn start(&self) -> io::Result<(Process, Pipes)> {
+        match self.method {
+            StartMethod::Fork => {
+                let options = self.options.clone();
+                Process::fork_piped(move || worker::serve_stdio(&options))
+            }
+            StartMethod::Spawn => {
+                let program = self
+                    .program
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
+                let mut command = Command::new(program);
+                command
+                    .arg0("supervisor-worker")
+                    .args(self.worker_args())
+                    .arg("--parent")
+                    .arg(std::process::id().to_string());
+                Process::spawn_piped(&mut command)
+            }
+        }
+    }
+
+    /// The arguments of the worker role (`supervisor worker ...`).
+    pub fn worker_args(&self) -> Vec<String> {
+        vec![
+            "worker".into(),
+            "--max".into(),
+            self.options.max.to_string(),
+            "--heartbeat-ms".into(),
+            self.options.heartbeat.as_millis().max(1).to_string(),
+        ]
+    }
+}

@@ -1,0 +1,190 @@
+//! The run's summary: the numbers found, the Σσ self-check, how the work was
+//! shared out, and the exit status they add up to; written as text for a
+//! person or as one JSON object for a program.
+
+use crate::cli::{Config, exit};
+use crate::sigma::sigma_sum_range;
+use crate::supervisor::{Ending, Outcome};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// One slot's line in the per-worker table.
+#[derive(Debug, Serialize)]
+pub struct WorkerLine {
+    pub slot: usize,
+    pub pid: i32,
+    pub chunks: u64,
+    pub numbers: u64,
+    pub restarts: u64,
+}
+
+/// Everything a run reports. Field names are the JSON keys (a contract).
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub min: u64,
+    pub max: u64,
+    pub procs: usize,
+    pub start_method: &'static str,
+    pub mode: &'static str,
+    pub chunk: u64,
+    pub perfect: Vec<u64>,
+    pub checked: u64,
+    pub abundant: u64,
+    pub deficient: u64,
+    pub sigma_sum: u128,
+    /// Σσ from the identity, over the numbers that were checked.
+    pub sigma_sum_expected: u128,
+    pub sigma_sum_verified: bool,
+    pub complete: bool,
+    pub interrupted: Option<&'static str>,
+    pub quarantined: Vec<[u64; 2]>,
+    pub restarts: u64,
+    pub stalls: u64,
+    pub workers: Vec<WorkerLine>,
+    pub elapsed_s: f64,
+    pub numbers_per_s: f64,
+    pub exit_code: i32,
+}
+
+impl Summary {
+    /// Builds the summary and runs the self-check: Σσ over the numbers that
+    /// were checked must equal Σ d·⌊N/d⌋ over the same numbers, computed
+    /// independently of the sieve. A lost or twice-counted chunk breaks it.
+    pub fn new(cfg: &Config, outcome: &Outcome) -> Summary {
+        let result = &outcome.result;
+        let complete = outcome.ending == Ending::Finished && outcome.quarantined.is_empty();
+        let expected = if outcome.ending == Ending::Finished {
+            let quarantined: u128 = outcome
+                .quarantined
+                .iter()
+                .map(|&(lo, hi)| sigma_sum_range(lo, hi))
+                .sum();
+            sigma_sum_range(cfg.min, cfg.max) - quarantined
+        } else {
+            // Interrupted: the chunks done are scattered; the check can only
+            // be made over the whole range, so it is not made.
+            0
+        };
+        let verified = outcome.ending == Ending::Finished && expected == result.sigma_sum;
+        let exit_code = match outcome.ending {
+            Ending::Interrupted(sig) => 128 + sig as i32,
+            Ending::Finished if !verified => exit::FAILED,
+            Ending::Finished if !complete => exit::INCOMPLETE,
+            Ending::Finished => exit::OK,
+        };
+        let elapsed_s = outcome.elapsed.as_secs_f64();
+        let checked = result.checked();
+        Summary {
+            min: cfg.min,
+            max: cfg.max,
+            procs: cfg.procs,
+            start_method: cfg.start_method.name(),
+            mode: "processes",
+            chunk: outcome.chunk_size,
+            perfect: result.perfect.clone(),
+            checked,
+            abundant: result.abundant,
+            deficient: result.deficient,
+            sigma_sum: result.sigma_sum,
+            sigma_sum_expected: expected,
+            sigma_sum_verified: verified,
+            complete,
+            interrupted: match outcome.ending {
+                Ending::Interrupted(sig) => Some(sig.as_str()),
+                Ending::Finished => None,
+            },
+            quarantined: outcome.quarantined.iter().map(|&(l, h)| [l, h]).collect(),
+            restarts: outcome.restarts,
+            stalls: outcome.stalls,
+            workers: outcome
+                .slots
+                .iter()
+                .map(|s| WorkerLine {
+                    slot: s.slot,
+                    pid: s.pid,
+                    chunks: s.chunks,
+                    numbers: s.numbers,
+                    restarts: s.restarts,
+                })
+                .collect(),
+            elapsed_s,
+            numbers_per_s: if elapsed_s > 0.0 {
+                checked as f64 / elapsed_s
+            } else {
+                0.0
+            },
+            exit_code,
+        }
+    }
+
+    /// One JSON object, one line.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a summary always serializes")
+    }
+
+    /// The text summary for a person.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let w = &mut out;
+        let _ = writeln!(
+            w,
+            "checked [{}, {}] on {} worker processes ({}), chunks of {}",
+            self.min, self.max, self.procs, self.start_method, self.chunk
+        );
+        let perfect: Vec<String> = self.perfect.iter().map(u64::to_string).collect();
+        let _ = writeln!(
+            w,
+            "perfect numbers: {}",
+            if perfect.is_empty() {
+                "none".to_string()
+            } else {
+                perfect.join(", ")
+            }
+        );
+        let _ = writeln!(w, "abundant:        {}", self.abundant);
+        let _ = writeln!(w, "deficient:       {}", self.deficient);
+        let _ = writeln!(w, "checked:         {}", self.checked);
+        let check = if self.sigma_sum_verified {
+            "verified: equals Σ d·⌊N/d⌋".to_string()
+        } else if self.interrupted.is_some() {
+            "not verified: the run was interrupted".to_string()
+        } else {
+            format!(
+                "MISMATCH: Σ d·⌊N/d⌋ gives {}; a chunk was lost or counted twice",
+                self.sigma_sum_expected
+            )
+        };
+        let _ = writeln!(w, "Σσ:              {} ({check})", self.sigma_sum);
+        for [lo, hi] in &self.quarantined {
+            let _ = writeln!(w, "quarantined:     [{lo}, {hi}] (not checked)");
+        }
+        if let Some(sig) = self.interrupted {
+            let _ = writeln!(w, "interrupted:     {sig}; the counts above are partial");
+        }
+        let _ = writeln!(
+            w,
+            "elapsed:         {:.3} s ({:.1} million numbers/s)",
+            self.elapsed_s,
+            self.numbers_per_s / 1e6
+        );
+        let _ = writeln!(
+            w,
+            "restarts:        {}    stalls: {}",
+            self.restarts, self.stalls
+        );
+        let _ = writeln!(w);
+        let _ = writeln!(
+            w,
+            "{:>5} {:>8} {:>7} {:>12} {:>8}",
+            "slot", "pid", "chunks", "numbers", "restarts"
+        );
+        for s in &self.workers {
+            let _ = writeln!(
+                w,
+                "{:>5} {:>8} {:>7} {:>12} {:>8}",
+                s.slot, s.pid, s.chunks, s.numbers, s.restarts
+            );
+        }
+        out
+    }
+}

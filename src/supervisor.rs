@@ -1,0 +1,556 @@
+//! The supervisor's event loop: one thread, one `poll(2)` over the workers'
+//! pipes and a signalfd. Each turn it waits for something to happen (a frame,
+//! an end of file, a child's exit, a signal, a deadline), lets the schedule
+//! and the slots react, and starts a new worker wherever one died.
+//!
+//! Single-threaded on purpose: `fork()` is only safe in a process with one
+//! thread, so there is no ticker, logging or reaper thread here.
+
+use crate::cli::Config;
+use crate::events::{ChunkRef, Event, EventLog};
+use crate::launch::Launcher;
+use crate::mp::{Process, describe_exitcode};
+use crate::protocol::frame::{self, FrameBuffer, FrameError};
+use crate::protocol::{FromWorker, ToWorker, check_hello};
+use crate::schedule::{Completion, Fate, RetryPolicy, Schedule};
+use crate::sigma::ChunkResult;
+use crate::worker::WorkerOptions;
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+/// What one worker slot did over the run.
+#[derive(Clone, Debug, Default)]
+pub struct SlotStats {
+    pub slot: usize,
+    /// The pid of the slot's latest process.
+    pub pid: i32,
+    pub chunks: u64,
+    pub numbers: u64,
+    pub restarts: u64,
+}
+
+/// How the run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Every chunk counted or quarantined.
+    Finished,
+    /// Stopped by SIGINT or SIGTERM.
+    Interrupted(Signal),
+}
+
+/// What the event loop hands to the report.
+#[derive(Debug)]
+pub struct Outcome {
+    pub ending: Ending,
+    pub result: ChunkResult,
+    pub quarantined: Vec<(u64, u64)>,
+    pub chunk_size: u64,
+    pub restarts: u64,
+    pub stalls: u64,
+    pub slots: Vec<SlotStats>,
+    pub elapsed: Duration,
+}
+
+/// A failure that ends the run (exit 1): not any one worker's fault.
+#[derive(Debug)]
+pub struct Fatal(pub String);
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A live worker process in a slot.
+struct Worker {
+    process: Process,
+    to_worker: File,
+    from_worker: File,
+    frames: FrameBuffer,
+    /// Whether its Hello has arrived.
+    ready: bool,
+    /// When it last sent a frame (or was started).
+    heard: Instant,
+}
+
+/// Why a worker is being retired.
+enum Cause {
+    /// End of file on its pipe.
+    Eof { inside_frame: bool },
+    /// Its exit was seen by `waitpid`.
+    Exited,
+    /// It sent bytes that are not a valid frame, or a wrong message.
+    BadFrame(String),
+    /// Writing to it failed.
+    WriteFailed(io::Error),
+}
+
+impl Cause {
+    fn describe(&self) -> String {
+        match self {
+            Cause::Eof {
+                inside_frame: false,
+            } => "closed its pipe".into(),
+            Cause::Eof { inside_frame: true } => "its pipe ended inside a frame".into(),
+            Cause::Exited => "exited".into(),
+            Cause::BadFrame(why) => format!("bad frame: {why}"),
+            Cause::WriteFailed(e) => format!("could not be written to: {e}"),
+        }
+    }
+}
+
+/// The run's state, driven by [`Supervisor::run`].
+pub struct Supervisor<'a> {
+    launcher: Launcher,
+    log: &'a mut EventLog,
+    schedule: Schedule,
+    workers: Vec<Option<Worker>>,
+    stats: Vec<SlotStats>,
+    signals: SignalFd,
+    old_mask: SigSet,
+    stop: Option<Signal>,
+    kill_now: bool,
+    restarts: u64,
+    stalls: u64,
+    started: Instant,
+}
+
+/// How long a worker that closed its pipe gets to finish exiting before it
+/// is killed (so its real exit status can be reported).
+const EXIT_GRACE: Duration = Duration::from_millis(100);
+
+/// How long workers get to exit after Shutdown before they are killed.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+impl<'a> Supervisor<'a> {
+    /// Prepares a run: blocks SIGCHLD, SIGINT and SIGTERM so they arrive on
+    /// a signalfd the event loop polls (the mask is restored on drop).
+    pub fn new(cfg: &'a Config, log: &'a mut EventLog) -> Result<Supervisor<'a>, Fatal> {
+        let mut mask = SigSet::empty();
+        for sig in [Signal::SIGCHLD, Signal::SIGINT, Signal::SIGTERM] {
+            mask.add(sig);
+        }
+        let mut old_mask = SigSet::empty();
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old_mask))
+            .map_err(|e| Fatal(format!("cannot block signals: {e}")))?;
+        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| Fatal(format!("cannot create a signalfd: {e}")))?;
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            quarantine_min: 1000,
+        };
+        Ok(Supervisor {
+            launcher: Launcher {
+                method: cfg.start_method,
+                options: WorkerOptions {
+                    max: cfg.max,
+                    heartbeat: cfg.heartbeat,
+                },
+                program: None,
+            },
+            log,
+            schedule: Schedule::new(cfg.min, cfg.max, cfg.chunk, policy),
+            workers: (0..cfg.procs).map(|_| None).collect(),
+            stats: (0..cfg.procs)
+                .map(|slot| SlotStats {
+                    slot,
+                    ..Default::default()
+                })
+                .collect(),
+            signals,
+            old_mask,
+            stop: None,
+            kill_now: false,
+            restarts: 0,
+            stalls: 0,
+            started: Instant::now(),
+        })
+    }
+
+    /// Runs until every chunk is counted (or quarantined), or a signal stops
+    /// the run; every worker is reaped before this returns.
+    pub fn run(mut self) -> Result<Outcome, Fatal> {
+        let ran = self.run_loop();
+        self.shut_down();
+        ran?;
+        Ok(Outcome {
+            ending: match self.stop {
+                Some(sig) => Ending::Interrupted(sig),
+                None => Ending::Finished,
+            },
+            result: self.schedule.result().clone(),
+            quarantined: self.schedule.quarantined().to_vec(),
+            chunk_size: self.schedule.chunk_size(),
+            restarts: self.restarts,
+            stalls: self.stalls,
+            slots: self.stats.clone(),
+            elapsed: self.started.elapsed(),
+        })
+    }
+
+    fn run_loop(&mut self) -> Result<(), Fatal> {
+        for slot in 0..self.workers.len() {
+            self.start(slot)?;
+        }
+        while self.stop.is_none() && !self.schedule.is_finished() {
+            self.wait_and_dispatch(None)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a process in `slot`.
+    fn start(&mut self, slot: usize) -> Result<(), Fatal> {
+        let (process, pipes) = self
+            .launcher
+            .start()
+            .map_err(|e| Fatal(format!("cannot start worker {slot}: {e}")))?;
+        fcntl(&pipes.from_child, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+            .map_err(|e| Fatal(format!("cannot set up worker {slot}'s pipe: {e}")))?;
+        let pid = process.pid();
+        let old_pid = std::mem::replace(&mut self.stats[slot].pid, pid);
+        self.log.emit(Event::Started { slot, pid });
+        if old_pid != 0 {
+            self.log.emit(Event::Replaced {
+                slot,
+                old_pid,
+                new_pid: pid,
+            });
+        }
+        self.workers[slot] = Some(Worker {
+            process,
+            to_worker: pipes.to_child,
+            from_worker: pipes.from_child,
+            frames: FrameBuffer::default(),
+            ready: false,
+            heard: Instant::now(),
+        });
+        Ok(())
+    }
+
+    /// Waits up to `timeout` (forever if `None`) for events and handles them.
+    fn wait_and_dispatch(&mut self, timeout: Option<Duration>) -> Result<(), Fatal> {
+        let slots: Vec<usize> = (0..self.workers.len())
+            .filter(|&s| self.workers[s].is_some())
+            .collect();
+        let ready = {
+            let mut fds = Vec::with_capacity(slots.len() + 1);
+            fds.push(PollFd::new(self.signals.as_fd(), PollFlags::POLLIN));
+            for &s in &slots {
+                let w = self.workers[s].as_ref().expect("live worker");
+                fds.push(PollFd::new(w.from_worker.as_fd(), PollFlags::POLLIN));
+            }
+            let timeout = match timeout {
+                None => PollTimeout::NONE,
+                Some(t) => PollTimeout::try_from(t.as_millis().min(i32::MAX as u128) as i32)
+                    .unwrap_or(PollTimeout::MAX),
+            };
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(Fatal(format!("poll failed: {e}"))),
+            }
+            fds.iter()
+                .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+                .collect::<Vec<bool>>()
+        };
+        if ready[0] {
+            self.handle_signals()?;
+        }
+        for (i, &slot) in slots.iter().enumerate() {
+            if ready[i + 1] {
+                self.handle_readable(slot)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drains the signalfd: SIGCHLD reaps, SIGINT/SIGTERM stop the run.
+    fn handle_signals(&mut self) -> Result<(), Fatal> {
+        let mut child_exited = false;
+        while let Ok(Some(info)) = self.signals.read_signal() {
+            match Signal::try_from(info.ssi_signo as i32) {
+                Ok(Signal::SIGCHLD) => child_exited = true,
+                Ok(sig @ (Signal::SIGINT | Signal::SIGTERM)) => self.on_stop_signal(sig),
+                _ => {}
+            }
+        }
+        if child_exited {
+            self.reap_exited()?;
+        }
+        Ok(())
+    }
+
+    /// The first SIGINT/SIGTERM stops the run gracefully; a second one
+    /// makes the shutdown kill at once.
+    fn on_stop_signal(&mut self, sig: Signal) {
+        if self.stop.is_none() {
+            self.stop = Some(sig);
+            self.log.emit(Event::Shutdown {
+                reason: format!("{} received: stopping workers", sig.as_str()),
+            });
+        } else if !self.kill_now {
+            self.kill_now = true;
+            self.log.emit(Event::Shutdown {
+                reason: format!("second {}: killing workers now", sig.as_str()),
+            });
+        }
+    }
+
+    /// Finds every worker that has exited (reaping it) and retires it.
+    fn reap_exited(&mut self) -> Result<(), Fatal> {
+        for slot in 0..self.workers.len() {
+            let exited = match &mut self.workers[slot] {
+                Some(w) => !w.process.is_alive(),
+                None => false,
+            };
+            if exited {
+                self.retire(slot, Cause::Exited)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what a worker sent and handles each whole frame.
+    fn handle_readable(&mut self, slot: usize) -> Result<(), Fatal> {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let Some(w) = self.workers[slot].as_mut() else {
+                return Ok(()); // retired while handling an earlier frame
+            };
+            match w.from_worker.read(&mut buf) {
+                Ok(0) => {
+                    let inside_frame = w.frames.pending() > 0;
+                    return self.retire(slot, Cause::Eof { inside_frame });
+                }
+                Ok(n) => {
+                    w.frames.extend(&buf[..n]);
+                    w.heard = Instant::now();
+                    self.handle_frames(slot)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.retire(slot, Cause::BadFrame(e.to_string())),
+            }
+        }
+    }
+
+    /// Handles every whole frame in a worker's buffer.
+    fn handle_frames(&mut self, slot: usize) -> Result<(), Fatal> {
+        loop {
+            let Some(w) = self.workers[slot].as_mut() else {
+                return Ok(());
+            };
+            match w.frames.next_frame::<FromWorker>() {
+                Ok(None) => return Ok(()),
+                Ok(Some(msg)) => self.handle_message(slot, msg)?,
+                Err(e) => return self.retire(slot, Cause::BadFrame(e.to_string())),
+            }
+        }
+    }
+
+    fn handle_message(&mut self, slot: usize, msg: FromWorker) -> Result<(), Fatal> {
+        let w = self.workers[slot].as_mut().expect("live worker");
+        match msg {
+            FromWorker::Hello {
+                protocol, version, ..
+            } => {
+                if w.ready {
+                    return self.retire(slot, Cause::BadFrame("a second Hello".into()));
+                }
+                check_hello(protocol, &version).map_err(|why| {
+                    Fatal(format!("worker {slot} (pid {}): {why}", w.process.pid()))
+                })?;
+                w.ready = true;
+                self.assign(slot)
+            }
+            FromWorker::Progress { .. } => Ok(()),
+            FromWorker::Done { chunk, result } => {
+                match self.schedule.complete(slot, chunk, &result) {
+                    Completion::Accepted { chunk } => {
+                        self.stats[slot].chunks += 1;
+                        self.stats[slot].numbers += chunk.len();
+                        self.assign(slot)
+                    }
+                    Completion::Stale => Ok(()),
+                    Completion::Miscounted { chunk, checked } => self.retire(
+                        slot,
+                        Cause::BadFrame(format!(
+                            "result covers {checked} numbers, chunk {} has {}",
+                            chunk.id,
+                            chunk.len()
+                        )),
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Hands `slot` its next chunk, if any and if the run goes on.
+    fn assign(&mut self, slot: usize) -> Result<(), Fatal> {
+        if self.stop.is_some() {
+            return Ok(());
+        }
+        let Some(chunk) = self.schedule.take(slot) else {
+            return Ok(());
+        };
+        let msg = ToWorker::Assign {
+            chunk: chunk.id,
+            lo: chunk.lo,
+            hi: chunk.hi,
+        };
+        let w = self.workers[slot].as_mut().expect("live worker");
+        w.heard = Instant::now();
+        match send(&mut w.to_worker, &msg) {
+            Ok(()) => Ok(()),
+            Err(e) => self.retire(slot, Cause::WriteFailed(e)),
+        }
+    }
+
+    /// Ends a worker's life: makes sure it is dead and reaped, reports how it
+    /// ended, decides its chunk's fate and starts a replacement.
+    fn retire(&mut self, slot: usize, cause: Cause) -> Result<(), Fatal> {
+        let Some(mut w) = self.workers[slot].take() else {
+            return Ok(());
+        };
+        let pid = w.process.pid();
+        let code = match cause {
+            Cause::Exited | Cause::Eof { .. } => {
+                // It is exiting (or has): give it a moment for its status.
+                match w.process.join_timeout(EXIT_GRACE) {
+                    Ok(Some(code)) => Some(code),
+                    _ => None,
+                }
+            }
+            Cause::BadFrame(_) | Cause::WriteFailed(_) => None,
+        };
+        let code = match code {
+            Some(code) => code,
+            None => {
+                self.log.emit(Event::Killed {
+                    slot,
+                    pid,
+                    why: cause.describe(),
+                });
+                kill_and_reap(&mut w.process)
+            }
+        };
+        drop(w);
+        let chunk = self.schedule.in_flight(slot);
+        self.log.emit(Event::Died {
+            slot,
+            pid,
+            status: describe_exitcode(code),
+            cause: cause.describe(),
+            chunk: chunk.map(ChunkRef::from),
+        });
+        if let Some(fate) = self.schedule.fail(slot) {
+            self.log.emit(fate_event(fate));
+        }
+        if self.stop.is_none() && !self.schedule.is_finished() {
+            self.restarts += 1;
+            self.stats[slot].restarts += 1;
+            self.start(slot)?;
+        }
+        Ok(())
+    }
+
+    /// Stops every worker: Shutdown to all, and SIGTERM too when the run
+    /// was interrupted; SIGKILL for whatever is left after the grace period
+    /// or at a second SIGINT/SIGTERM. Every child is reaped.
+    fn shut_down(&mut self) {
+        let interrupted = self.stop.is_some();
+        for slot in 0..self.workers.len() {
+            if interrupted {
+                self.schedule.release(slot);
+            }
+            if let Some(w) = &mut self.workers[slot] {
+                let _ = send(&mut w.to_worker, &ToWorker::Shutdown);
+                if interrupted {
+                    let _ = w.process.terminate();
+                }
+            }
+        }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        loop {
+            for w in &mut self.workers {
+                if w.as_mut().is_some_and(|w| !w.process.is_alive()) {
+                    *w = None;
+                }
+            }
+            if self.workers.iter().all(Option::is_none) {
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.kill_now {
+                for w in self.workers.iter_mut().filter_map(Option::take) {
+                    let mut w = w;
+                    kill_and_reap(&mut w.process);
+                }
+                return;
+            }
+            // Sleep until a child exits, a signal comes, or the grace ends.
+            let mut fds = [PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            let ms = left.as_millis().clamp(1, 1000) as i32;
+            let _ = poll(
+                &mut fds,
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+            );
+            while let Ok(Some(info)) = self.signals.read_signal() {
+                if let Ok(Signal::SIGINT | Signal::SIGTERM) =
+                    Signal::try_from(info.ssi_signo as i32)
+                {
+                    self.kill_now = true;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Supervisor<'_> {
+    fn drop(&mut self) {
+        for w in self.workers.iter_mut().flatten() {
+            kill_and_reap(&mut w.process);
+        }
+        // Consume what is pending, so restoring the mask does not deliver a
+        // late SIGCHLD or SIGINT with its default action.
+        while let Ok(Some(_)) = self.signals.read_signal() {}
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None);
+    }
+}
+
+/// SIGKILLs a process (also ends a stopped one) and reaps it; its exit code.
+fn kill_and_reap(process: &mut Process) -> i32 {
+    let _ = process.kill();
+    process.join().unwrap_or(-(Signal::SIGKILL as i32))
+}
+
+/// Writes one frame to a worker.
+fn send(to: &mut File, msg: &ToWorker) -> io::Result<()> {
+    match frame::write_frame(to, msg) {
+        Ok(()) => Ok(()),
+        Err(FrameError::Io(e)) => Err(e),
+        Err(e) => Err(io::Error::other(e.to_string())),
+    }
+}
+
+fn fate_event(fate: Fate) -> Event {
+    match fate {
+        Fate::Requeued { chunk, failures } => Event::Requeued {
+            chunk: chunk.into(),
+            failures,
+        },
+        Fate::Split { chunk, halves } => Event::Split {
+            chunk: chunk.into(),
+            halves: [halves.0.into(), halves.1.into()],
+        },
+        Fate::Quarantined { chunk } => Event::Quarantined {
+            chunk: chunk.into(),
+        },
+    }
+}
