@@ -2,8 +2,10 @@
 //! clear message, and their validation into the typed [`Config`] the rest of
 //! the program uses. Nothing past this module sees a raw string.
 
+use crate::fault::{Fault, Injection};
 use crate::sigma::MAX_SUPPORTED;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Exit statuses, a contract with users' scripts.
@@ -16,6 +18,12 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// Incomplete: some ranges could not be checked.
     pub const INCOMPLETE: i32 = 3;
+    /// Restart intensity exceeded: the run was stopped.
+    pub const RESTARTS: i32 = 4;
+    /// Stopped by SIGINT (128 + 2).
+    pub const SIGINT: i32 = 130;
+    /// Stopped by SIGTERM (128 + 15).
+    pub const SIGTERM: i32 = 143;
 }
 
 const EXIT_CODES: &str = "\
@@ -23,7 +31,9 @@ Exit codes:
   0  complete, and Σσ verified against Σ d·⌊N/d⌋
   1  internal error, or the Σσ self-check failed
   2  usage error
-  3  incomplete: some ranges could not be checked";
+  3  incomplete: some ranges could not be checked (quarantined)
+  4  restart intensity exceeded: the run was stopped
+  130, 143  stopped by SIGINT, SIGTERM (partial summary printed)";
 
 /// Check every integer in [MIN, MAX] for being perfect, on worker processes.
 #[derive(Debug, Parser)]
@@ -96,6 +106,40 @@ pub struct RunArgs {
     /// How often a busy worker reports progress
     #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
     pub heartbeat: Duration,
+
+    /// A busy worker silent this long is stuck: it is killed and replaced
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub stall_timeout: Duration,
+
+    /// Worker deaths a chunk may cause before it is split in halves
+    #[arg(long, value_name = "N", default_value = "3", value_parser = parse_positive, allow_hyphen_values = true)]
+    pub max_attempts: u64,
+
+    /// A piece that still kills workers at this size or less is quarantined
+    #[arg(long, value_name = "N", default_value = "1000", value_parser = parse_positive, allow_hyphen_values = true)]
+    pub quarantine_min: u64,
+
+    /// More restarts than this within --restart-window stops the run (exit 4)
+    #[arg(long, value_name = "N", default_value = "20", value_parser = parse_count, allow_hyphen_values = true)]
+    pub max_restarts: u64,
+
+    /// The window for --max-restarts
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub restart_window: Duration,
+
+    /// After SIGINT/SIGTERM, how long workers get before SIGKILL
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub grace: Duration,
+
+    /// Also write every event as a JSON line to FILE
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+
+    /// Inject a fault (repeatable): KIND:SLOT fires once in the next process
+    /// of that slot (KIND: hang, stop, abort, segv, exit, garbage, oversize);
+    /// crash-at:N makes every process that reaches N abort
+    #[arg(long, value_name = "SPEC")]
+    pub inject: Vec<Injection>,
 }
 
 /// The hidden worker role's arguments.
@@ -110,6 +154,12 @@ pub struct WorkerArgs {
     /// The supervisor's pid: exit at once if it is not our parent any more
     #[arg(long)]
     pub parent: Option<i32>,
+    /// A fault to inject once, partway through the first chunk
+    #[arg(long)]
+    pub inject: Option<Fault>,
+    /// Abort on reaching this number
+    #[arg(long)]
+    pub crash_at: Option<u64>,
 }
 
 /// A validated run: everything the supervisor needs, typed.
@@ -123,6 +173,16 @@ pub struct Config {
     pub json: bool,
     pub quiet: bool,
     pub heartbeat: Duration,
+    pub stall_timeout: Duration,
+    pub max_attempts: u32,
+    pub quarantine_min: u64,
+    pub max_restarts: u32,
+    pub restart_window: Duration,
+    pub grace: Duration,
+    pub events: Option<PathBuf>,
+    /// Per slot, the faults its next processes inject, in order.
+    pub faults: Vec<Vec<Fault>>,
+    pub crash_at: Option<u64>,
 }
 
 /// The most worker processes a run may have.
@@ -144,9 +204,29 @@ impl Config {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_PROCS)),
         };
+        let numbers = max - args.min + 1;
         let chunk = args
             .chunk
-            .unwrap_or_else(|| default_chunk(max - args.min + 1, procs));
+            .unwrap_or_else(|| default_chunk(numbers, procs))
+            .min(numbers);
+        let mut faults = vec![Vec::new(); procs];
+        let mut crash_at = None;
+        for injection in &args.inject {
+            match *injection {
+                Injection::Once { fault, slot } if slot < procs => faults[slot].push(fault),
+                Injection::Once { slot, .. } => {
+                    return Err(format!(
+                        "--inject: slot {slot} does not exist (slots are 0 to {})",
+                        procs - 1
+                    ));
+                }
+                Injection::CrashAt(n) => crash_at = Some(n),
+            }
+        }
+        let max_attempts = u32::try_from(args.max_attempts)
+            .map_err(|_| "--max-attempts is too large".to_string())?;
+        let max_restarts = u32::try_from(args.max_restarts)
+            .map_err(|_| "--max-restarts is too large".to_string())?;
         Ok(Config {
             min: args.min,
             max,
@@ -156,6 +236,15 @@ impl Config {
             json: args.json,
             quiet: args.quiet,
             heartbeat: args.heartbeat,
+            stall_timeout: args.stall_timeout,
+            max_attempts,
+            quarantine_min: args.quarantine_min,
+            max_restarts,
+            restart_window: args.restart_window,
+            grace: args.grace,
+            events: args.events,
+            faults,
+            crash_at,
         })
     }
 
@@ -185,6 +274,11 @@ pub fn parse_positive(s: &str) -> Result<u64, String> {
         Ok(n) => Ok(n),
         Err(_) => Err(format!("'{s}' is too large")),
     }
+}
+
+/// A count that may be zero (digits only).
+fn parse_count(s: &str) -> Result<u64, String> {
+    if s == "0" { Ok(0) } else { parse_positive(s) }
 }
 
 /// `--procs`: 1 to [`MAX_PROCS`].
@@ -241,6 +335,24 @@ mod tests {
             (100, 100, StartMethod::Spawn)
         );
         assert!(config(&["--max", "10000000000000"]).is_ok());
+        let c = config(&[
+            "--max",
+            "100",
+            "--procs",
+            "2",
+            "--inject",
+            "abort:1",
+            "--inject",
+            "hang:1",
+            "--inject",
+            "crash-at:50",
+            "--stall-timeout",
+            "500ms",
+        ])
+        .unwrap();
+        assert_eq!(c.faults, vec![vec![], vec![Fault::Abort, Fault::Hang]]);
+        assert_eq!(c.crash_at, Some(50));
+        assert_eq!(c.stall_timeout, Duration::from_millis(500));
     }
 
     #[test]
@@ -262,6 +374,16 @@ mod tests {
             (&["--max", "5", "--bogus"], "--bogus"),
             (&[], "--max"),
             (&["--max", "5", "--heartbeat", "soon"], "not a duration"),
+            (&["--max", "5", "--stall-timeout", "soon"], "not a duration"),
+            (&["--max", "5", "--stall-timeout", "0s"], "more than zero"),
+            (&["--max", "5", "--max-attempts", "0"], "at least 1"),
+            (&["--max", "5", "--inject", "nonsense"], "nonsense"),
+            (&["--max", "5", "--inject", "hang"], "KIND:SLOT"),
+            (&["--max", "5", "--inject", "boom:0"], "unknown fault"),
+            (
+                &["--max", "5", "--procs", "2", "--inject", "hang:2"],
+                "slot 2 does not exist",
+            ),
         ] {
             let err = config(args).unwrap_err();
             assert!(!err.contains('\n'), "{args:?}: {err}");

@@ -4,6 +4,7 @@
 //! its stdin and stdout and holds no other descriptor of the supervisor's.
 
 use crate::cli::StartMethod;
+use crate::fault::Fault;
 use crate::mp::{Pipes, Process};
 use crate::worker::{self, WorkerOptions};
 use std::io;
@@ -15,6 +16,7 @@ use std::process::Command;
 #[derive(Clone, Debug)]
 pub struct Launcher {
     pub method: StartMethod,
+    /// The options every worker gets (`fault` is set per start).
     pub options: WorkerOptions,
     /// The program the spawn method executes; `None` is this executable
     /// (`/proc/self/exe`, which works even if the file was replaced since).
@@ -22,13 +24,15 @@ pub struct Launcher {
 }
 
 impl Launcher {
-    /// Starts a worker and returns it with the supervisor's pipe ends.
-    pub fn start(&self) -> io::Result<(Process, Pipes)> {
+    /// Starts a worker, which injects `fault` if one is given, and returns
+    /// it with the supervisor's pipe ends.
+    pub fn start(&self, fault: Option<Fault>) -> io::Result<(Process, Pipes)> {
+        let options = WorkerOptions {
+            fault,
+            ..self.options.clone()
+        };
         match self.method {
-            StartMethod::Fork => {
-                let options = self.options.clone();
-                Process::fork_piped(move || worker::serve_stdio(&options))
-            }
+            StartMethod::Fork => Process::fork_piped(move || worker::serve_stdio(&options)),
             StartMethod::Spawn => {
                 let program = self
                     .program
@@ -37,7 +41,7 @@ impl Launcher {
                 let mut command = Command::new(program);
                 command
                     .arg0("supervisor-worker")
-                    .args(self.worker_args())
+                    .args(self.worker_args(&options))
                     .arg("--parent")
                     .arg(std::process::id().to_string());
                 Process::spawn_piped(&mut command)
@@ -46,13 +50,20 @@ impl Launcher {
     }
 
     /// The arguments of the worker role (`supervisor worker ...`).
-    pub fn worker_args(&self) -> Vec<String> {
-        vec![
+    pub fn worker_args(&self, options: &WorkerOptions) -> Vec<String> {
+        let mut args = vec![
             "worker".into(),
             "--max".into(),
-            self.options.max.to_string(),
+            options.max.to_string(),
             "--heartbeat-ms".into(),
-            self.options.heartbeat.as_millis().max(1).to_string(),
-        ]
+            options.heartbeat.as_millis().max(1).to_string(),
+        ];
+        if let Some(fault) = options.fault {
+            args.extend(["--inject".into(), fault.to_string()]);
+        }
+        if let Some(n) = options.crash_at {
+            args.extend(["--crash-at".into(), n.to_string()]);
+        }
+        args
     }
 }

@@ -9,6 +9,8 @@
 
 pub mod cli;
 pub mod events;
+pub mod fault;
+pub mod health;
 pub mod launch;
 pub mod mp;
 pub mod protocol;

@@ -22,7 +22,14 @@ fn main() -> ExitCode {
         Ok(cfg) => cfg,
         Err(why) => return usage_error(&why),
     };
-    let mut log = EventLog::new(cfg.quiet, None);
+    let events = match &cfg.events {
+        None => None,
+        Some(path) => match std::fs::File::create(path) {
+            Ok(file) => Some(file),
+            Err(e) => return usage_error(&format!("--events {}: {e}", path.display())),
+        },
+    };
+    let mut log = EventLog::new(cfg.quiet, events);
     let outcome = Supervisor::new(&cfg, &mut log).and_then(|s| s.run());
     let outcome = match outcome {
         Ok(outcome) => outcome,

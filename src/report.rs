@@ -68,6 +68,7 @@ impl Summary {
         let verified = outcome.ending == Ending::Finished && expected == result.sigma_sum;
         let exit_code = match outcome.ending {
             Ending::Interrupted(sig) => 128 + sig as i32,
+            Ending::RestartIntensity => exit::RESTARTS,
             Ending::Finished if !verified => exit::FAILED,
             Ending::Finished if !complete => exit::INCOMPLETE,
             Ending::Finished => exit::OK,
@@ -91,6 +92,7 @@ impl Summary {
             complete,
             interrupted: match outcome.ending {
                 Ending::Interrupted(sig) => Some(sig.as_str()),
+                Ending::RestartIntensity => Some("restart intensity exceeded"),
                 Ending::Finished => None,
             },
             quarantined: outcome.quarantined.iter().map(|&(l, h)| [l, h]).collect(),
@@ -158,8 +160,8 @@ impl Summary {
         for [lo, hi] in &self.quarantined {
             let _ = writeln!(w, "quarantined:     [{lo}, {hi}] (not checked)");
         }
-        if let Some(sig) = self.interrupted {
-            let _ = writeln!(w, "interrupted:     {sig}; the counts above are partial");
+        if let Some(why) = self.interrupted {
+            let _ = writeln!(w, "stopped early:   {why}; the counts above are partial");
         }
         let _ = writeln!(
             w,

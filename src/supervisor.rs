@@ -8,6 +8,8 @@
 
 use crate::cli::Config;
 use crate::events::{ChunkRef, Event, EventLog};
+use crate::fault::Fault;
+use crate::health::{RestartPolicy, StallTimeout};
 use crate::launch::Launcher;
 use crate::mp::{Process, describe_exitcode};
 use crate::protocol::frame::{self, FrameBuffer, FrameError};
@@ -43,6 +45,8 @@ pub enum Ending {
     Finished,
     /// Stopped by SIGINT or SIGTERM.
     Interrupted(Signal),
+    /// Stopped because workers died faster than the restart intensity allows.
+    RestartIntensity,
 }
 
 /// What the event loop hands to the report.
@@ -90,6 +94,8 @@ enum Cause {
     BadFrame(String),
     /// Writing to it failed.
     WriteFailed(io::Error),
+    /// It sent nothing for the stall timeout.
+    Stalled(Duration),
 }
 
 impl Cause {
@@ -102,6 +108,7 @@ impl Cause {
             Cause::Exited => "exited".into(),
             Cause::BadFrame(why) => format!("bad frame: {why}"),
             Cause::WriteFailed(e) => format!("could not be written to: {e}"),
+            Cause::Stalled(d) => format!("stalled {:.1}s", d.as_secs_f64()),
         }
     }
 }
@@ -115,7 +122,11 @@ pub struct Supervisor<'a> {
     stats: Vec<SlotStats>,
     signals: SignalFd,
     old_mask: SigSet,
-    stop: Option<Signal>,
+    faults: Vec<Vec<Fault>>,
+    stall: StallTimeout,
+    intensity: RestartPolicy,
+    grace: Duration,
+    stop: Option<Ending>,
     kill_now: bool,
     restarts: u64,
     stalls: u64,
@@ -125,9 +136,6 @@ pub struct Supervisor<'a> {
 /// How long a worker that closed its pipe gets to finish exiting before it
 /// is killed (so its real exit status can be reported).
 const EXIT_GRACE: Duration = Duration::from_millis(100);
-
-/// How long workers get to exit after Shutdown before they are killed.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 impl<'a> Supervisor<'a> {
     /// Prepares a run: blocks SIGCHLD, SIGINT and SIGTERM so they arrive on
@@ -143,8 +151,8 @@ impl<'a> Supervisor<'a> {
         let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .map_err(|e| Fatal(format!("cannot create a signalfd: {e}")))?;
         let policy = RetryPolicy {
-            max_attempts: 3,
-            quarantine_min: 1000,
+            max_attempts: cfg.max_attempts,
+            quarantine_min: cfg.quarantine_min,
         };
         Ok(Supervisor {
             launcher: Launcher {
@@ -152,6 +160,8 @@ impl<'a> Supervisor<'a> {
                 options: WorkerOptions {
                     max: cfg.max,
                     heartbeat: cfg.heartbeat,
+                    fault: None,
+                    crash_at: cfg.crash_at,
                 },
                 program: None,
             },
@@ -166,6 +176,10 @@ impl<'a> Supervisor<'a> {
                 .collect(),
             signals,
             old_mask,
+            faults: cfg.faults.clone(),
+            stall: StallTimeout(cfg.stall_timeout),
+            intensity: RestartPolicy::new(cfg.max_restarts, cfg.restart_window),
+            grace: cfg.grace,
             stop: None,
             kill_now: false,
             restarts: 0,
@@ -181,10 +195,7 @@ impl<'a> Supervisor<'a> {
         self.shut_down();
         ran?;
         Ok(Outcome {
-            ending: match self.stop {
-                Some(sig) => Ending::Interrupted(sig),
-                None => Ending::Finished,
-            },
+            ending: self.stop.unwrap_or(Ending::Finished),
             result: self.schedule.result().clone(),
             quarantined: self.schedule.quarantined().to_vec(),
             chunk_size: self.schedule.chunk_size(),
@@ -200,16 +211,61 @@ impl<'a> Supervisor<'a> {
             self.start(slot)?;
         }
         while self.stop.is_none() && !self.schedule.is_finished() {
-            self.wait_and_dispatch(None)?;
+            let timeout = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            self.wait_and_dispatch(timeout)?;
+            self.kill_stalled()?;
+        }
+        Ok(())
+    }
+
+    /// Whether a worker is being waited on: busy, or not yet said Hello.
+    fn owes_frames(&self, slot: usize) -> bool {
+        self.workers[slot]
+            .as_ref()
+            .is_some_and(|w| !w.ready || self.schedule.in_flight(slot).is_some())
+    }
+
+    /// The earliest moment a worker we wait on becomes stalled.
+    fn next_deadline(&self) -> Option<Instant> {
+        (0..self.workers.len())
+            .filter(|&s| self.owes_frames(s))
+            .filter_map(|s| self.workers[s].as_ref())
+            .map(|w| self.stall.deadline(w.heard))
+            .min()
+    }
+
+    /// Kills and replaces every worker that has been silent too long.
+    fn kill_stalled(&mut self) -> Result<(), Fatal> {
+        let now = Instant::now();
+        for slot in 0..self.workers.len() {
+            if !self.owes_frames(slot) {
+                continue;
+            }
+            let w = self.workers[slot].as_ref().expect("owes frames");
+            if !self.stall.expired(w.heard, now) {
+                continue;
+            }
+            let silent = now - w.heard;
+            self.stalls += 1;
+            self.log.emit(Event::Stalled {
+                slot,
+                pid: w.process.pid(),
+                silent_s: silent.as_secs_f64(),
+                chunk: self.schedule.in_flight(slot).map(ChunkRef::from),
+            });
+            self.retire(slot, Cause::Stalled(silent))?;
         }
         Ok(())
     }
 
     /// Starts a process in `slot`.
     fn start(&mut self, slot: usize) -> Result<(), Fatal> {
+        let fault = (!self.faults[slot].is_empty()).then(|| self.faults[slot].remove(0));
         let (process, pipes) = self
             .launcher
-            .start()
+            .start(fault)
             .map_err(|e| Fatal(format!("cannot start worker {slot}: {e}")))?;
         fcntl(&pipes.from_child, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
             .map_err(|e| Fatal(format!("cannot set up worker {slot}'s pipe: {e}")))?;
@@ -290,7 +346,7 @@ impl<'a> Supervisor<'a> {
     /// makes the shutdown kill at once.
     fn on_stop_signal(&mut self, sig: Signal) {
         if self.stop.is_none() {
-            self.stop = Some(sig);
+            self.stop = Some(Ending::Interrupted(sig));
             self.log.emit(Event::Shutdown {
                 reason: format!("{} received: stopping workers", sig.as_str()),
             });
@@ -427,7 +483,7 @@ impl<'a> Supervisor<'a> {
                     _ => None,
                 }
             }
-            Cause::BadFrame(_) | Cause::WriteFailed(_) => None,
+            Cause::BadFrame(_) | Cause::WriteFailed(_) | Cause::Stalled(_) => None,
         };
         let code = match code {
             Some(code) => code,
@@ -452,31 +508,43 @@ impl<'a> Supervisor<'a> {
         if let Some(fate) = self.schedule.fail(slot) {
             self.log.emit(fate_event(fate));
         }
-        if self.stop.is_none() && !self.schedule.is_finished() {
-            self.restarts += 1;
-            self.stats[slot].restarts += 1;
-            self.start(slot)?;
+        if self.stop.is_some() || self.schedule.is_finished() {
+            return Ok(());
         }
-        Ok(())
+        if !self.intensity.allow(Instant::now()) {
+            self.stop = Some(Ending::RestartIntensity);
+            self.log.emit(Event::Shutdown {
+                reason: format!(
+                    "restart intensity exceeded ({}): stopping the run",
+                    self.intensity.describe()
+                ),
+            });
+            return Ok(());
+        }
+        self.restarts += 1;
+        self.stats[slot].restarts += 1;
+        self.start(slot)
     }
 
     /// Stops every worker: Shutdown to all, and SIGTERM too when the run
     /// was interrupted; SIGKILL for whatever is left after the grace period
     /// or at a second SIGINT/SIGTERM. Every child is reaped.
     fn shut_down(&mut self) {
-        let interrupted = self.stop.is_some();
+        let early = self.stop.is_some();
         for slot in 0..self.workers.len() {
-            if interrupted {
+            if early {
                 self.schedule.release(slot);
             }
             if let Some(w) = &mut self.workers[slot] {
                 let _ = send(&mut w.to_worker, &ToWorker::Shutdown);
-                if interrupted {
-                    let _ = w.process.terminate();
+                match self.stop {
+                    Some(Ending::Interrupted(_)) => drop(w.process.terminate()),
+                    Some(Ending::RestartIntensity) => drop(w.process.kill()),
+                    _ => {}
                 }
             }
         }
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let deadline = Instant::now() + self.grace;
         loop {
             for w in &mut self.workers {
                 if w.as_mut().is_some_and(|w| !w.process.is_alive()) {

@@ -4,6 +4,7 @@
 //! both start methods: a forked child and the re-executed program both talk
 //! over their stdin (commands) and stdout (frames).
 
+use crate::fault::Fault;
 use crate::protocol::frame::{self, FrameError};
 use crate::protocol::{FromWorker, PROGRAM_VERSION, PROTOCOL_VERSION, ToWorker};
 use crate::sigma::{Kernel, MAX_SUPPORTED};
@@ -20,6 +21,10 @@ pub struct WorkerOptions {
     pub max: u64,
     /// The longest a busy worker stays silent.
     pub heartbeat: Duration,
+    /// A fault to inflict on itself once, partway through its first chunk.
+    pub fault: Option<Fault>,
+    /// Abort on reaching this number (a poison chunk).
+    pub crash_at: Option<u64>,
 }
 
 /// Exit statuses of a worker that gives up on its own.
@@ -43,6 +48,8 @@ pub fn run_role(args: &crate::cli::WorkerArgs) -> i32 {
     serve_stdio(&WorkerOptions {
         max: args.max,
         heartbeat: Duration::from_millis(args.heartbeat_ms.max(1)),
+        fault: args.inject,
+        crash_at: args.crash_at,
     })
 }
 
@@ -71,6 +78,7 @@ pub fn serve(input: &mut impl io::Read, output: &mut impl Write, opts: &WorkerOp
         return exit::PROTOCOL;
     }
     let mut kernel: Option<Kernel> = None;
+    let mut fault = opts.fault;
     loop {
         match frame::read_frame::<ToWorker>(input) {
             Ok(Some(ToWorker::Assign { chunk, lo, hi })) => {
@@ -82,7 +90,7 @@ pub fn serve(input: &mut impl io::Read, output: &mut impl Write, opts: &WorkerOp
                     Some(k) if k.max() >= hi => k,
                     slot => slot.insert(Kernel::new(opts.max.max(hi))),
                 };
-                match work(kernel, chunk, lo, hi, output, opts) {
+                match work(kernel, chunk, lo, hi, output, opts, fault.take()) {
                     Ok(()) => {}
                     Err(_) => return exit::PROTOCOL,
                 }
@@ -104,10 +112,17 @@ fn work(
     hi: u64,
     output: &mut impl Write,
     opts: &WorkerOptions,
+    mut fault: Option<Fault>,
 ) -> Result<(), FrameError> {
     let mut last_beat = Instant::now();
     let mut failed = None;
     let result = kernel.run(lo, hi, |done| {
+        if let Some(f) = fault.take() {
+            f.fire(output);
+        }
+        if opts.crash_at.is_some_and(|n| lo <= n && n < lo + done) {
+            std::process::abort();
+        }
         if failed.is_none() && last_beat.elapsed() >= opts.heartbeat {
             last_beat = Instant::now();
             if let Err(e) = send(output, &FromWorker::Progress { chunk, done }) {
@@ -151,6 +166,8 @@ mod tests {
         let opts = WorkerOptions {
             max: 10_001,
             heartbeat: Duration::ZERO,
+            fault: None,
+            crash_at: None,
         };
         assert_eq!(serve(&mut &script[..], &mut out, &opts), 0);
         let mut r = &out[..];
@@ -175,6 +192,8 @@ mod tests {
         let opts = WorkerOptions {
             max: 100,
             heartbeat: Duration::from_secs(1),
+            fault: None,
+            crash_at: None,
         };
         let mut out = Vec::new();
         let garbage = [3u8, 0, 0, 0, 0xff, 0xff, 0xff];

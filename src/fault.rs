@@ -1,0 +1,177 @@
+//! Fault injection, off by default: real failures a worker inflicts on
+//! itself, so demos and tests can show what supervision does with them.
+//! `--inject KIND:SLOT` fires once, in the next process to run in that slot,
+//! partway through its first chunk; `--inject crash-at:N` makes every process
+//! that reaches the number N abort (a poison chunk).
+
+use std::fmt;
+use std::io::Write;
+use std::str::FromStr;
+
+/// What a worker does to itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Stops progressing and stops sending frames (a busy loop).
+    Hang,
+    /// Raises SIGSTOP on itself.
+    Stop,
+    /// `std::process::abort()`: SIGABRT.
+    Abort,
+    /// A real invalid memory access: SIGSEGV.
+    Segv,
+    /// Exits with status 7 mid-chunk.
+    Exit,
+    /// Writes bytes that are not a valid frame.
+    Garbage,
+    /// Writes a frame header claiming 4 GiB.
+    Oversize,
+}
+
+impl Fault {
+    /// Every kind, with its name on the command line.
+    pub const ALL: [(Fault, &'static str); 7] = [
+        (Fault::Hang, "hang"),
+        (Fault::Stop, "stop"),
+        (Fault::Abort, "abort"),
+        (Fault::Segv, "segv"),
+        (Fault::Exit, "exit"),
+        (Fault::Garbage, "garbage"),
+        (Fault::Oversize, "oversize"),
+    ];
+
+    /// The kind's name.
+    pub fn name(self) -> &'static str {
+        Fault::ALL
+            .iter()
+            .find(|(f, _)| *f == self)
+            .map(|(_, n)| *n)
+            .expect("every fault is listed")
+    }
+
+    /// Does it to this process; `output` is the worker's frame stream.
+    /// Only the frame-corrupting kinds return.
+    pub fn fire(self, output: &mut impl Write) {
+        match self {
+            Fault::Hang => loop {
+                std::hint::spin_loop();
+            },
+            Fault::Stop => {
+                let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
+                // Continued after a SIGCONT: still a worker that went silent,
+                // so go on hanging until the supervisor kills it.
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            }
+            Fault::Abort => std::process::abort(),
+            Fault::Segv => {
+                // SAFETY: none; this is the point. A volatile write to an
+                // unmapped address is a real invalid access: the kernel
+                // answers with SIGSEGV and the process dies.
+                unsafe { std::ptr::write_volatile(std::ptr::dangling_mut::<u64>(), 1) };
+                std::process::abort(); // not reached
+            }
+            // SAFETY: _exit ends the process at once; always sound.
+            Fault::Exit => unsafe { libc::_exit(7) },
+            Fault::Garbage => {
+                // A header announcing 8 bytes, then 8 bytes no message starts with.
+                let _ =
+                    output.write_all(&[8, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+                let _ = output.flush();
+            }
+            Fault::Oversize => {
+                let _ = output.write_all(&u32::MAX.to_le_bytes());
+                let _ = output.flush();
+            }
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Fault, String> {
+        Fault::ALL
+            .iter()
+            .find(|(_, n)| *n == s)
+            .map(|(f, _)| *f)
+            .ok_or_else(|| {
+                let kinds: Vec<&str> = Fault::ALL.iter().map(|(_, n)| *n).collect();
+                format!(
+                    "unknown fault '{s}' (kinds: {}, crash-at)",
+                    kinds.join(", ")
+                )
+            })
+    }
+}
+
+/// One `--inject` argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Injection {
+    /// `KIND:SLOT`: the next process in `slot` does `fault` once.
+    Once { fault: Fault, slot: usize },
+    /// `crash-at:N`: every process that reaches `n` aborts.
+    CrashAt(u64),
+}
+
+impl FromStr for Injection {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Injection, String> {
+        let (kind, arg) = s
+            .split_once(':')
+            .ok_or_else(|| format!("'{s}' is not KIND:SLOT or crash-at:N"))?;
+        let number = |what: &str| {
+            arg.parse::<u64>()
+                .map_err(|_| format!("'{arg}' in '{s}' is not a {what}"))
+        };
+        if kind == "crash-at" {
+            return match number("number")? {
+                0 => Err("crash-at needs a number of at least 1".into()),
+                n => Ok(Injection::CrashAt(n)),
+            };
+        }
+        let fault = kind.parse()?;
+        let slot = number("slot number")? as usize;
+        Ok(Injection::Once { fault, slot })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_injections() {
+        assert_eq!(
+            "hang:3".parse::<Injection>(),
+            Ok(Injection::Once {
+                fault: Fault::Hang,
+                slot: 3
+            })
+        );
+        assert_eq!(
+            "crash-at:8128".parse::<Injection>(),
+            Ok(Injection::CrashAt(8128))
+        );
+        for bad in [
+            "nonsense",
+            "hang",
+            "hang:",
+            "hang:x",
+            "boom:1",
+            "crash-at:0",
+            "crash-at:-1",
+        ] {
+            assert!(bad.parse::<Injection>().is_err(), "{bad}");
+        }
+        for (f, n) in Fault::ALL {
+            assert_eq!(n.parse::<Fault>(), Ok(f));
+            assert_eq!(f.to_string(), n);
+        }
+    }
+}
