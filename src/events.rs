@@ -55,6 +55,13 @@ pub enum Event {
         old_pid: i32,
         new_pid: i32,
     },
+    /// A replacement sent its first progress: the slot works again, this
+    /// long after its predecessor's death was detected.
+    Recovered {
+        slot: usize,
+        pid: i32,
+        after_ms: f64,
+    },
     /// A dead worker's chunk went back to the head of the queue.
     Requeued { chunk: ChunkRef, failures: u32 },
     /// A chunk that kept killing workers was split in halves.
@@ -104,6 +111,11 @@ impl Event {
                 old_pid,
                 new_pid,
             } => format!("worker {slot} replaced: pid {old_pid} -> pid {new_pid}"),
+            Event::Recovered {
+                slot,
+                pid,
+                after_ms,
+            } => format!("worker {slot} (pid {pid}) working again {after_ms:.1} ms after the failure"),
             Event::Requeued { chunk: c, failures } => format!(
                 "chunk {} [{}, {}] requeued (failures: {failures})",
                 c.id, c.lo, c.hi
@@ -153,7 +165,7 @@ impl EventLog {
 
     /// Records one event.
     pub fn emit(&mut self, event: Event) {
-        let time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let time = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
         if self.stderr {
             // Best effort: a closed stderr must not stop the run.
             let _ = writeln!(io::stderr(), "{time} supervisor: {}", event.describe());

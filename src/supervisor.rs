@@ -82,6 +82,8 @@ struct Worker {
     ready: bool,
     /// When it last sent a frame (or was started).
     heard: Instant,
+    /// When its predecessor's failure was detected, until it makes progress.
+    replacing_since: Option<Instant>,
 }
 
 /// Why a worker is being retired.
@@ -123,6 +125,8 @@ pub struct Supervisor<'a> {
     signals: SignalFd,
     old_mask: SigSet,
     faults: Vec<Vec<Fault>>,
+    /// Per slot, when its last worker's failure was detected.
+    failed_at: Vec<Option<Instant>>,
     stall: StallTimeout,
     intensity: RestartPolicy,
     grace: Duration,
@@ -177,6 +181,7 @@ impl<'a> Supervisor<'a> {
             signals,
             old_mask,
             faults: cfg.faults.clone(),
+            failed_at: vec![None; cfg.procs],
             stall: StallTimeout(cfg.stall_timeout),
             intensity: RestartPolicy::new(cfg.max_restarts, cfg.restart_window),
             grace: cfg.grace,
@@ -286,6 +291,7 @@ impl<'a> Supervisor<'a> {
             frames: FrameBuffer::default(),
             ready: false,
             heard: Instant::now(),
+            replacing_since: self.failed_at[slot].take(),
         });
         Ok(())
     }
@@ -425,8 +431,12 @@ impl<'a> Supervisor<'a> {
                 w.ready = true;
                 self.assign(slot)
             }
-            FromWorker::Progress { .. } => Ok(()),
+            FromWorker::Progress { .. } => {
+                self.note_recovery(slot);
+                Ok(())
+            }
             FromWorker::Done { chunk, result } => {
+                self.note_recovery(slot);
                 match self.schedule.complete(slot, chunk, &result) {
                     Completion::Accepted { chunk } => {
                         self.stats[slot].chunks += 1;
@@ -444,6 +454,18 @@ impl<'a> Supervisor<'a> {
                     ),
                 }
             }
+        }
+    }
+
+    /// A replacement's first progress: the slot has recovered.
+    fn note_recovery(&mut self, slot: usize) {
+        let w = self.workers[slot].as_mut().expect("live worker");
+        if let Some(since) = w.replacing_since.take() {
+            self.log.emit(Event::Recovered {
+                slot,
+                pid: w.process.pid(),
+                after_ms: since.elapsed().as_secs_f64() * 1e3,
+            });
         }
     }
 
@@ -474,6 +496,9 @@ impl<'a> Supervisor<'a> {
         let Some(mut w) = self.workers[slot].take() else {
             return Ok(());
         };
+        // A replacement that died before recovering keeps the first failure's
+        // time, so recovery is measured from the first failure.
+        self.failed_at[slot] = Some(w.replacing_since.unwrap_or_else(Instant::now));
         let pid = w.process.pid();
         let code = match cause {
             Cause::Exited | Cause::Eof { .. } => {

@@ -114,7 +114,9 @@ fn work(
     opts: &WorkerOptions,
     mut fault: Option<Fault>,
 ) -> Result<(), FrameError> {
-    let mut last_beat = Instant::now();
+    // The first heartbeat goes out after the first segment, so the
+    // supervisor soon knows the chunk is under way; then one per interval.
+    let mut last_beat: Option<Instant> = None;
     let mut failed = None;
     let result = kernel.run(lo, hi, |done| {
         if let Some(f) = fault.take() {
@@ -123,8 +125,8 @@ fn work(
         if opts.crash_at.is_some_and(|n| lo <= n && n < lo + done) {
             std::process::abort();
         }
-        if failed.is_none() && last_beat.elapsed() >= opts.heartbeat {
-            last_beat = Instant::now();
+        if failed.is_none() && last_beat.is_none_or(|t| t.elapsed() >= opts.heartbeat) {
+            last_beat = Some(Instant::now());
             if let Err(e) = send(output, &FromWorker::Progress { chunk, done }) {
                 failed = Some(e);
             }

@@ -1,6 +1,6 @@
 //! A small multiprocessing layer with Python's names: [`Process`] (fork or
-//! spawn a child), [`Queue`](queue::Queue) (typed messages over a pipe) and
-//! [`Lock`](lock::Lock) (mutual exclusion between processes). It knows
+//! spawn a child), [`Queue`] (typed messages over a pipe) and
+//! [`Lock`] (mutual exclusion between processes). It knows
 //! nothing about perfect numbers; the supervisor is built on it.
 
 pub mod lock;

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Python's multiprocessing with trial division (seed_mp.py) beside
+# `supervisor`, on the same machine in one run, at --max 1000000.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+max=${1:-1000000}
+procs=${2:-8}
+cargo build --release --quiet
+if command -v hyperfine >/dev/null 2>&1; then
+    hyperfine --warmup 1 --runs 5 --style basic \
+        -n "python multiprocessing, trial division" "python3 scripts/peers/seed_mp.py --max $max --procs $procs" \
+        -n "supervisor" "target/release/supervisor --max $max --procs $procs --quiet"
+else
+    time python3 scripts/peers/seed_mp.py --max "$max" --procs "$procs"
+    time target/release/supervisor --max "$max" --procs "$procs" --quiet
+fi
