@@ -47,6 +47,10 @@ impl ChunkResult {
 /// in L2 with room to spare.
 const SEGMENT: usize = 1 << 15;
 
+/// Numbers per sub-block for the small primes (those below it): 2^11 cells
+/// are 32 KiB, L1-sized.
+const SUB: usize = 1 << 11;
+
 /// The sieve's state for one number of the segment.
 #[derive(Clone, Copy, Default)]
 #[repr(C)]
@@ -147,6 +151,8 @@ pub struct Kernel {
     primes: Vec<u32>,
     /// The primes ≤ √hi of the chunk being run, with their positions.
     sieving: Vec<SievePrime>,
+    /// How many of `sieving` are below [`SUB`].
+    small: usize,
     cells: Vec<Cell>,
     base: Vec<u64>,
 }
@@ -160,6 +166,7 @@ impl Kernel {
             max,
             primes: odd_primes_upto(max.isqrt()),
             sieving: Vec::new(),
+            small: 0,
             cells: vec![Cell::default(); SEGMENT],
             base: vec![0; SEGMENT],
         }
@@ -240,6 +247,7 @@ impl Kernel {
                 off1: (lo.div_ceil(p) * p - lo) as u32,
             }
         }));
+        self.small = self.sieving.partition_point(|sp| (sp.p as usize) < SUB);
         let mut seg_lo = lo;
         loop {
             let len = (hi - seg_lo).min(SEGMENT as u64 - 1) as usize + 1;
@@ -254,56 +262,83 @@ impl Kernel {
 
     /// Sieves the `len` numbers from `lo` into `self.cells` (σ still to be
     /// finished by [`Cell::sigma`]); `hi` is the chunk's end.
+    ///
+    /// Cache blocking: the primes below [`SUB`] strike often and are run
+    /// sub-block by sub-block, each sub-block of cells staying in L1; the
+    /// larger ones, which strike each cell rarely, go over the whole segment.
     fn sieve_segment(&mut self, lo: u64, len: usize, hi: u64) {
         let cells = &mut self.cells[..len];
         let base = &mut self.base[..len];
-        let end = lo + len as u64; // exclusive
         for (i, c) in cells.iter_mut().enumerate() {
             let n = lo + i as u64;
             let t = n.trailing_zeros();
             c.sig = (2u64 << t) - 1;
             c.rem = n >> t;
         }
-        for sp in self.sieving.iter_mut() {
-            let p = sp.p as usize;
-            let pu = p as u64;
-            let inv = sp.inv;
-            let p2 = p * p;
-            let squares = sp.next2 < end;
-            if squares {
-                let mut i = (sp.next2 - lo) as usize;
-                while i < len {
-                    base[i] = cells[i].sig;
-                    i += p2;
-                }
-            }
-            let mut i = sp.off1 as usize;
+        let (small, large) = self.sieving.split_at_mut(self.small);
+        let mut start = 0;
+        while start < len {
+            let stop = len.min(start + SUB);
+            sieve_block(
+                &mut cells[start..stop],
+                &mut base[start..stop],
+                lo + start as u64,
+                small,
+                hi,
+            );
+            start = stop;
+        }
+        sieve_block(cells, base, lo, large, hi);
+    }
+}
+
+/// Applies `primes` to the block of cells for the numbers from `lo` (each
+/// prime's `off1` is relative to `lo` and is left relative to the block's
+/// end); `hi` is the chunk's end.
+#[inline(always)]
+fn sieve_block(cells: &mut [Cell], base: &mut [u64], lo: u64, primes: &mut [SievePrime], hi: u64) {
+    let len = cells.len();
+    let base = &mut base[..len];
+    let end = lo + len as u64; // exclusive
+    for sp in primes.iter_mut() {
+        let p = sp.p as usize;
+        let pu = p as u64;
+        let inv = sp.inv;
+        let p2 = p * p;
+        let squares = sp.next2 < end;
+        if squares {
+            let mut i = (sp.next2 - lo) as usize;
             while i < len {
-                let c = &mut cells[i];
-                c.sig *= pu + 1;
-                c.rem = c.rem.wrapping_mul(inv);
-                i += p;
+                base[i] = cells[i].sig;
+                i += p2;
             }
-            sp.off1 = (i - len) as u32;
-            if squares {
-                let mut pk = p2 as u64;
-                let mut i = (sp.next2 - lo) as usize;
-                loop {
-                    while i < len {
-                        let c = &mut cells[i];
-                        c.sig = c.sig * pu + base[i];
-                        c.rem = c.rem.wrapping_mul(inv);
-                        i += pk as usize;
-                    }
-                    if pk == p2 as u64 {
-                        sp.next2 = lo + i as u64;
-                    }
-                    if pk > hi / pu {
-                        break;
-                    }
-                    pk *= pu;
-                    i = (lo.div_ceil(pk) * pk - lo) as usize;
+        }
+        let mut i = sp.off1 as usize;
+        while i < len {
+            let c = &mut cells[i];
+            c.sig *= pu + 1;
+            c.rem = c.rem.wrapping_mul(inv);
+            i += p;
+        }
+        sp.off1 = (i - len) as u32;
+        if squares {
+            let mut pk = p2 as u64;
+            let mut i = (sp.next2 - lo) as usize;
+            loop {
+                while i < len {
+                    let c = &mut cells[i];
+                    c.sig = c.sig * pu + base[i];
+                    c.rem = c.rem.wrapping_mul(inv);
+                    i += pk as usize;
                 }
+                if pk == p2 as u64 {
+                    sp.next2 = lo + i as u64;
+                }
+                if pk > hi / pu {
+                    break;
+                }
+                pk *= pu;
+                i = (lo.div_ceil(pk) * pk - lo) as usize;
             }
         }
     }
