@@ -183,11 +183,11 @@ impl Kernel {
     pub fn run(&mut self, lo: u64, hi: u64, mut on_segment: impl FnMut(u64)) -> ChunkResult {
         let mut result = ChunkResult::default();
         let mut sigma_sum: u128 = 0;
-        self.for_each_segment(lo, hi, |seg_lo, cells| {
-            // Branch-free classification; the per-segment sum fits a u64
+        let classify = |block_lo: u64, cells: &[Cell]| {
+            // Branch-free classification; the per-block sum fits a u64
             // (see the overflow note on `Kernel`).
             let (mut abundant, mut deficient, mut sum) = (0u64, 0u64, 0u64);
-            let mut twice = 2 * seg_lo;
+            let mut twice = 2 * block_lo;
             for &c in cells {
                 let s = c.sigma();
                 abundant += (s > twice) as u64;
@@ -198,7 +198,7 @@ impl Kernel {
             let perfect = cells.len() as u64 - abundant - deficient;
             if perfect > 0 {
                 for (i, &c) in cells.iter().enumerate() {
-                    let n = seg_lo + i as u64;
+                    let n = block_lo + i as u64;
                     if c.sigma() == 2 * n {
                         result.perfect.push(n);
                     }
@@ -207,8 +207,8 @@ impl Kernel {
             result.abundant += abundant;
             result.deficient += deficient;
             sigma_sum += sum as u128;
-            on_segment(seg_lo + cells.len() as u64 - lo);
-        });
+        };
+        self.for_each_block(lo, hi, classify, &mut on_segment);
         result.sigma_sum = sigma_sum;
         result
     }
@@ -218,15 +218,21 @@ impl Kernel {
     /// meant for tests and checks on small windows.
     pub fn sigma_of_range(&mut self, lo: u64, hi: u64) -> Vec<u64> {
         let mut out = Vec::with_capacity((hi - lo + 1) as usize);
-        self.for_each_segment(lo, hi, |_, cells| {
-            out.extend(cells.iter().map(|c| c.sigma()));
-        });
+        let collect = |_, cells: &[Cell]| out.extend(cells.iter().map(|c| c.sigma()));
+        self.for_each_block(lo, hi, collect, |_| {});
         out
     }
 
-    /// Sieves `[lo, hi]` segment by segment, handing each finished segment
-    /// (its first n and its cells) to `f`.
-    fn for_each_segment(&mut self, lo: u64, hi: u64, mut f: impl FnMut(u64, &[Cell])) {
+    /// Sieves `[lo, hi]` segment by segment, handing each finished block of
+    /// a segment (its first n and its cells, in order) to `f`, and the count
+    /// of numbers done to `on_segment` after each segment.
+    fn for_each_block(
+        &mut self,
+        lo: u64,
+        hi: u64,
+        mut f: impl FnMut(u64, &[Cell]),
+        mut on_segment: impl FnMut(u64),
+    ) {
         assert!(
             1 <= lo && lo <= hi && hi <= self.max,
             "range [{lo}, {hi}] outside [1, {}]",
@@ -251,8 +257,8 @@ impl Kernel {
         let mut seg_lo = lo;
         loop {
             let len = (hi - seg_lo).min(SEGMENT as u64 - 1) as usize + 1;
-            self.sieve_segment(seg_lo, len, hi);
-            f(seg_lo, &self.cells[..len]);
+            self.sieve_segment(seg_lo, len, hi, &mut f);
+            on_segment(seg_lo + len as u64 - lo);
             if hi - seg_lo < SEGMENT as u64 {
                 break;
             }
@@ -260,13 +266,15 @@ impl Kernel {
         }
     }
 
-    /// Sieves the `len` numbers from `lo` into `self.cells` (σ still to be
-    /// finished by [`Cell::sigma`]); `hi` is the chunk's end.
+    /// Sieves the `len` numbers from `lo` (`hi` is the chunk's end) and
+    /// hands the finished cells to `f` sub-block by sub-block (σ still to be
+    /// finished by [`Cell::sigma`]).
     ///
-    /// Cache blocking: the primes below [`SUB`] strike often and are run
-    /// sub-block by sub-block, each sub-block of cells staying in L1; the
-    /// larger ones, which strike each cell rarely, go over the whole segment.
-    fn sieve_segment(&mut self, lo: u64, len: usize, hi: u64) {
+    /// Cache blocking: the primes from [`SUB`] up, which strike each cell
+    /// rarely, go over the whole segment first; then the smaller ones, which
+    /// strike often, are run sub-block by sub-block, and each sub-block is
+    /// handed over while it is still in L1.
+    fn sieve_segment(&mut self, lo: u64, len: usize, hi: u64, f: &mut impl FnMut(u64, &[Cell])) {
         let cells = &mut self.cells[..len];
         let base = &mut self.base[..len];
         for (i, c) in cells.iter_mut().enumerate() {
@@ -276,6 +284,7 @@ impl Kernel {
             c.rem = n >> t;
         }
         let (small, large) = self.sieving.split_at_mut(self.small);
+        sieve_block(cells, base, lo, large, hi);
         let mut start = 0;
         while start < len {
             let stop = len.min(start + SUB);
@@ -286,9 +295,9 @@ impl Kernel {
                 small,
                 hi,
             );
+            f(lo + start as u64, &cells[start..stop]);
             start = stop;
         }
-        sieve_block(cells, base, lo, large, hi);
     }
 }
 
