@@ -155,11 +155,11 @@ fn odd_primes_upto(limit: u64) -> Vec<u32> {
 /// multiplied by p while p^k ≤ hi / p.
 pub struct Kernel {
     max: u64,
-    /// All odd primes ≤ √max.
-    primes: Vec<u32>,
-    /// The primes ≤ √hi of the chunk being run, with their positions.
+    /// All odd primes ≤ √max, with their positions in the chunk being run.
     sieving: Vec<SievePrime>,
-    /// How many of `sieving` are below [`SUB`].
+    /// How many of `sieving` are ≤ √hi for the chunk being run.
+    active: usize,
+    /// How many of `sieving` are below [`SUB`] and active.
     small: usize,
     /// Numbers per segment.
     segment: usize,
@@ -169,13 +169,23 @@ pub struct Kernel {
 
 impl Kernel {
     /// A kernel for ranges up to `max` (at most [`MAX_SUPPORTED`]): holds
-    /// the odd primes up to √max (about 227 000 at 10^13, 5.4 MB of state).
+    /// the odd primes up to √max (about 227 000 at 10^13: 5.4 MB of state,
+    /// plus 3 MiB of segment).
     pub fn new(max: u64) -> Kernel {
         assert!(max <= MAX_SUPPORTED, "max {max} past the supported bound");
+        let sieving = odd_primes_upto(max.isqrt())
+            .into_iter()
+            .map(|p| SievePrime {
+                inv: inverse_mod_2_64(p as u64),
+                next2: 0,
+                p,
+                off1: 0,
+            })
+            .collect();
         Kernel {
             max,
-            primes: odd_primes_upto(max.isqrt()),
-            sieving: Vec::new(),
+            sieving,
+            active: 0,
             small: 0,
             segment: segment_len(max),
             cells: vec![Cell::default(); segment_len(max)],
@@ -250,21 +260,16 @@ impl Kernel {
             self.max
         );
         // The primes ≤ √hi, each with its first multiples of p and p² ≥ lo.
-        let active = self
-            .primes
-            .partition_point(|&p| (p as u64) * (p as u64) <= hi);
-        self.sieving.clear();
-        self.sieving.extend(self.primes[..active].iter().map(|&p| {
-            let p = p as u64;
+        self.active = self
+            .sieving
+            .partition_point(|sp| (sp.p as u64) * (sp.p as u64) <= hi);
+        for sp in &mut self.sieving[..self.active] {
+            let p = sp.p as u64;
             let p2 = p * p;
-            SievePrime {
-                inv: inverse_mod_2_64(p),
-                next2: lo.div_ceil(p2) * p2,
-                p: p as u32,
-                off1: (lo.div_ceil(p) * p - lo) as u32,
-            }
-        }));
-        self.small = self.sieving.partition_point(|sp| (sp.p as usize) < SUB);
+            sp.next2 = lo.div_ceil(p2) * p2;
+            sp.off1 = (lo.div_ceil(p) * p - lo) as u32;
+        }
+        self.small = self.sieving[..self.active].partition_point(|sp| (sp.p as usize) < SUB);
         let mut seg_lo = lo;
         loop {
             let len = (hi - seg_lo).min(self.segment as u64 - 1) as usize + 1;
@@ -294,7 +299,7 @@ impl Kernel {
             c.sig = (2u64 << t) - 1;
             c.rem = n >> t;
         }
-        let (small, large) = self.sieving.split_at_mut(self.small);
+        let (small, large) = self.sieving[..self.active].split_at_mut(self.small);
         sieve_block(cells, base, lo, large, hi);
         let mut start = 0;
         while start < len {
