@@ -293,12 +293,7 @@ impl Kernel {
     fn sieve_segment(&mut self, lo: u64, len: usize, hi: u64, f: &mut impl FnMut(u64, &[Cell])) {
         let cells = &mut self.cells[..len];
         let base = &mut self.base[..len];
-        for (i, c) in cells.iter_mut().enumerate() {
-            let n = lo + i as u64;
-            let t = n.trailing_zeros();
-            c.sig = (2u64 << t) - 1;
-            c.rem = n >> t;
-        }
+        init_cells(cells, lo);
         let (small, large) = self.sieving[..self.active].split_at_mut(self.small);
         sieve_block(cells, base, lo, large, hi);
         let mut start = 0;
@@ -314,6 +309,39 @@ impl Kernel {
             f(lo + start as u64, &cells[start..stop]);
             start = stop;
         }
+    }
+}
+
+/// Starts the cells for the numbers from `lo` with their factor 2^t:
+/// `sig = 2^(t+1) − 1`, `rem = n >> t`. Unrolled by four from a multiple of
+/// four, so only n ≡ 0 (mod 4) needs `trailing_zeros`.
+#[inline(always)]
+fn init_cells(cells: &mut [Cell], lo: u64) {
+    let one = |c: &mut Cell, n: u64| {
+        let t = n.trailing_zeros();
+        c.sig = (2u64 << t) - 1;
+        c.rem = n >> t;
+    };
+    let head = (lo.wrapping_neg() % 4) as usize;
+    let head = head.min(cells.len());
+    let (first, rest) = cells.split_at_mut(head);
+    for (i, c) in first.iter_mut().enumerate() {
+        one(c, lo + i as u64);
+    }
+    let mut n = lo + head as u64; // a multiple of 4
+    let mut quads = rest.chunks_exact_mut(4);
+    for q in &mut quads {
+        one(&mut q[0], n);
+        q[1] = Cell { sig: 1, rem: n + 1 };
+        q[2] = Cell {
+            sig: 3,
+            rem: (n + 2) >> 1,
+        };
+        q[3] = Cell { sig: 1, rem: n + 3 };
+        n += 4;
+    }
+    for (i, c) in quads.into_remainder().iter_mut().enumerate() {
+        one(c, n + i as u64);
     }
 }
 
