@@ -44,15 +44,17 @@ impl ChunkResult {
 
 /// Numbers per segment, by `max`: the working set is 16 bytes a number (plus
 /// a sparsely used 8-byte array). 2^15 numbers (512 KiB of cells) up to
-/// max ≈ 4·10^9; beyond, the primes above the segment length, which strike
-/// a segment at most once but cost a check per segment each, dominate, and
-/// longer segments pay off (measured at 10^13: 2^15 → 4.5e7 numbers/s, 2^16
-/// → 5.9e7, 2^17 → 7.3e7, 2^18 → 8.0e7; at 10^12: 6.6e7, 8.4e7, 1.05e8,
-/// 1.0e8). Capped at 2^17 (3 MiB of cells) to keep a worker's memory low,
-/// and so a segment takes about 2 ms at 10^13.
+/// max = 2^32 (at 10^9, 2^13 to 2^16 measure the same within noise); 2^16
+/// up to 2^34, 2^17 beyond. With a large max the primes above the segment
+/// length, which strike a segment at most once but cost a check per segment
+/// each, dominate, and longer segments pay off (best of 3 at 10^13: 2^15 →
+/// 4.5e7 numbers/s, 2^16 → 5.9e7, 2^17 → 7.3e7, 2^18 → 8.0e7; at 10^12:
+/// 6.6e7, 8.4e7, 1.05e8, 1.0e8; at 10^10, 2^16 → 1.66e8 against 1.56e8).
+/// Capped at 2^17 (3 MiB of cells) to keep a worker's memory low, and so a
+/// segment takes about 2 ms at 10^13.
 fn segment_len(max: u64) -> usize {
     let root = max.isqrt().max(1).next_power_of_two() as usize;
-    (root / 8).clamp(1 << 15, 1 << 17)
+    (root / 2).clamp(1 << 15, 1 << 17)
 }
 
 /// Numbers per sub-block for the small primes (those below it): 2^11 cells
