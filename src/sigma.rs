@@ -163,6 +163,8 @@ pub struct Kernel {
     active: usize,
     /// How many of `sieving` are below [`SUB`] and active.
     small: usize,
+    /// How many of `sieving` are below the segment length and active.
+    large: usize,
     /// Numbers per segment.
     segment: usize,
     cells: Vec<Cell>,
@@ -189,6 +191,7 @@ impl Kernel {
             sieving,
             active: 0,
             small: 0,
+            large: 0,
             segment: segment_len(max),
             cells: vec![Cell::default(); segment_len(max)],
             base: vec![0; segment_len(max)],
@@ -272,6 +275,8 @@ impl Kernel {
             sp.off1 = (lo.div_ceil(p) * p - lo) as u32;
         }
         self.small = self.sieving[..self.active].partition_point(|sp| (sp.p as usize) < SUB);
+        self.large =
+            self.sieving[..self.active].partition_point(|sp| (sp.p as usize) < self.segment);
         let mut seg_lo = lo;
         loop {
             let len = (hi - seg_lo).min(self.segment as u64 - 1) as usize + 1;
@@ -296,7 +301,9 @@ impl Kernel {
         let cells = &mut self.cells[..len];
         let base = &mut self.base[..len];
         init_cells(cells, lo);
-        let (small, large) = self.sieving[..self.active].split_at_mut(self.small);
+        let (small, rest) = self.sieving[..self.active].split_at_mut(self.small);
+        let (large, huge) = rest.split_at_mut(self.large - self.small);
+        sieve_huge(cells, lo, huge);
         sieve_block(cells, base, lo, large, hi);
         let mut start = 0;
         while start < len {
@@ -310,6 +317,36 @@ impl Kernel {
             );
             f(lo + start as u64, &cells[start..stop]);
             start = stop;
+        }
+    }
+}
+
+/// Applies the primes from the segment length up (at 10^13, most of the
+/// 227 000) to the segment of cells for the numbers from `lo`. Each strikes
+/// a segment at most once, and since p ≥ 2^15, p³ > [`MAX_SUPPORTED`]: the
+/// exponent is 1 or 2, and the multiple of p² (tracked in `next2`) is the
+/// one strike of its segment, which takes σ(p²) = 1 + p + p² at once.
+#[inline(always)]
+fn sieve_huge(cells: &mut [Cell], lo: u64, primes: &mut [SievePrime]) {
+    const { assert!((1u64 << 45) > MAX_SUPPORTED) };
+    let len = cells.len();
+    for sp in primes.iter_mut() {
+        let o = sp.off1 as usize;
+        if o < len {
+            let p = sp.p as u64;
+            debug_assert!(p >= 1 << 15);
+            let c = &mut cells[o];
+            if sp.next2 == lo + o as u64 {
+                c.sig *= 1 + p + p * p;
+                c.rem = c.rem.wrapping_mul(sp.inv).wrapping_mul(sp.inv);
+                sp.next2 += p * p;
+            } else {
+                c.sig *= p + 1;
+                c.rem = c.rem.wrapping_mul(sp.inv);
+            }
+            sp.off1 = (o + p as usize - len) as u32;
+        } else {
+            sp.off1 = (o - len) as u32;
         }
     }
 }
@@ -628,6 +665,21 @@ mod tests {
         // Windows across segment boundaries, around 2^39.
         let seg = kernel.segment as u64;
         check_window(&mut kernel, (1 << 39) - 3 * seg, (1 << 39) + 3000, 2);
+    }
+
+    /// Squares of primes above the segment length take their own path
+    /// (`sieve_huge`): chunks that run over several segments into p² and
+    /// past it, so the tracked multiples of p and p² carry across segments.
+    #[test]
+    fn squares_of_huge_primes() {
+        let mut kernel = Kernel::new(MAX_SUPPORTED);
+        let seg = kernel.segment as u64;
+        for p in [131_101u64, 1_000_003, 3_162_277] {
+            assert!(p >= seg && sigma_naive(p) == p + 1);
+            let sq = p * p;
+            check_window(&mut kernel, sq - 2 * seg - 12_345, sq + 1000, 2);
+            check_window(&mut kernel, sq - p, sq + p, 2);
+        }
     }
 
     #[test]
