@@ -33,7 +33,16 @@ fn main() {
     let setup = t0.elapsed();
     let t1 = Instant::now();
     let mut segments = 0u64;
-    let result: ChunkResult = kernel.run(lo, hi, |_| segments += 1);
+    // The longest gap between progress calls (the first includes the
+    // chunk's setup): what bounds a worker's heartbeat latency.
+    let mut last = Instant::now();
+    let mut longest = 0f64;
+    let result: ChunkResult = kernel.run(lo, hi, |_| {
+        segments += 1;
+        let now = Instant::now();
+        longest = longest.max((now - last).as_secs_f64());
+        last = now;
+    });
     let secs = t1.elapsed().as_secs_f64();
     let n = hi - lo + 1;
     assert_eq!(result.checked(), n);
@@ -41,6 +50,7 @@ fn main() {
     println!("setup       {:.3} s", setup.as_secs_f64());
     println!("time        {secs:.3} s");
     println!("rate        {:.4e} numbers/s", n as f64 / secs);
+    println!("segment     {:.2} ms at most", longest * 1e3);
     println!("perfect     {:?}", result.perfect);
     println!("abundant    {}", result.abundant);
     println!("deficient   {}", result.deficient);
