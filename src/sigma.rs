@@ -723,6 +723,24 @@ mod tests {
         }
     }
 
+    /// Every n of 20 random windows up to 10^12 against trial division
+    /// itself (O(√n) each: windows of 50 numbers in release, 4 in debug; the
+    /// 2000-number windows above check every n against divisor pairs).
+    #[test]
+    fn random_windows_against_trial_division() {
+        let len = if cfg!(debug_assertions) { 4 } else { 50 };
+        let mut rng = SplitMix64(0x5eed_0003);
+        let mut kernel = Kernel::new(1_000_000_000_000);
+        for _ in 0..20 {
+            let lo = rng.range(1, 1_000_000_000_000 - len + 1);
+            let sig = kernel.sigma_of_range(lo, lo + len - 1);
+            for (i, &s) in sig.iter().enumerate() {
+                let n = lo + i as u64;
+                assert_eq!(s, sigma_naive(n), "σ({n})");
+            }
+        }
+    }
+
     #[test]
     fn windows_near_10_13() {
         let mut kernel = Kernel::new(MAX_SUPPORTED);
