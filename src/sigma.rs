@@ -12,15 +12,16 @@
 //!
 //! Measured on one core of the 2-core AMD EPYC (Zen 3) build machine, plain
 //! `--release` build, `cargo run --release --example kernel_bench -- LO HI`
-//! (the machine was shared: best of several runs, typical in brackets):
+//! (max = HI). The machine was shared with other work, so figures moved by
+//! ±20% from run to run: best of several runs, typical range in brackets.
 //!
-//! | range                          | numbers/s          |
-//! |--------------------------------|--------------------|
-//! | [1, 10^9]                      | 1.7e8 (1.4–1.7e8)  |
-//! | [9.5·10^8 + 1, 10^9]           | 1.85e8 (1.5–1.8e8) |
-//! | [10^10 − 10^7 + 1, 10^10]      | 1.66e8             |
-//! | [10^12 − 10^9 + 1, 10^12]      | 1.1e8 (0.9–1.1e8)  |
-//! | [10^13 − 10^7 + 1, 10^13]      | 6.2e7              |
+//! | range                          | numbers/s             | peak RSS |
+//! |--------------------------------|-----------------------|----------|
+//! | [1, 10^9]                      | 1.71e8 (1.31–1.66e8)  | 2.7 MB   |
+//! | [9.5·10^8 + 1, 10^9]           | 1.85e8 (1.2–1.73e8)   | 2.7 MB   |
+//! | [10^10 − 10^7 + 1, 10^10]      | 1.66e8 (1.15–1.56e8)  | 3.7 MB   |
+//! | [10^12 − 10^7 + 1, 10^12]      | 1.08e8 (0.81–0.84e8)  | 6.9 MB   |
+//! | [10^13 − 10^7 + 1, 10^13]      | 7.3e7 (6.1–6.4e7)     | 10.3 MB  |
 //!
 //! The divisor-pair sieve (add d + n/d at each multiple of each d ≤ √hi),
 //! the other candidate, made division-free and cache-blocked the same way,
@@ -175,6 +176,13 @@ fn odd_primes_upto(limit: u64) -> Vec<u32> {
 /// sub-block in L1, each sub-block classified right after; up to the
 /// segment length over the whole segment; beyond it, at most one strike per
 /// segment (`sieve_huge`).
+///
+/// Tried and dropped, no gain measurable through the noise at 10^9: σ kept
+/// in f64 (the multiplications on the FP units), `rem` as an f64 product of
+/// 1/p rounded at the end, a wheel pattern of period 1155 applying 3, 5, 7
+/// and 11 while initialising (saves 37% of the strikes but costs two
+/// multiplications per number), a shift for p + 1 = 2^s, other sub-block
+/// and small-prime bounds (2^10 to 2^12).
 ///
 /// Overflow: σ(n) < 7n for every n ≤ [`MAX_SUPPORTED`] (Robin 1984,
 /// unconditionally σ(n)/n < e^γ·ln ln n + 0.6483/ln ln n for n ≥ 3, which
