@@ -158,7 +158,7 @@ fn odd_primes_upto(limit: u64) -> Vec<u32> {
 /// A reusable sieve for ranges whose upper end is at most `max`.
 ///
 /// The sieve is multiplicative over prime powers. For each segment (of
-/// [`segment_len`] numbers), every cell starts as n's factor 2^t
+/// `segment_len` numbers), every cell starts as n's factor 2^t
 /// (`sig = 2^(t+1) − 1`, `rem = n >> t`, from `trailing_zeros`); then for
 /// each odd prime p ≤ √hi (in any order: the steps commute):
 ///
@@ -172,7 +172,7 @@ fn odd_primes_upto(limit: u64) -> Vec<u32> {
 /// few and found with one division per segment). What is left in `rem` is
 /// 1 or a prime q > √n, and σ(n) = sig·(q + 1) then.
 ///
-/// Three tiers of primes: below [`SUB`] (most strikes) sub-block by
+/// Three tiers of primes: below `SUB` (2^11) (most strikes) sub-block by
 /// sub-block in L1, each sub-block classified right after; up to the
 /// segment length over the whole segment; beyond it, at most one strike per
 /// segment (`sieve_huge`).
