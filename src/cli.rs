@@ -48,10 +48,46 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the same job and the same faults on worker threads and on worker
+    /// processes, side by side, and print what each fault did to each
+    Isolation(IsolationArgs),
     /// Serve the worker protocol on stdin/stdout (the spawn start method
     /// re-executes this program in this role).
     #[command(hide = true)]
     Worker(WorkerArgs),
+}
+
+/// Where workers run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Worker processes, each with its own memory (killable, limitable).
+    Processes,
+    /// Worker threads inside the supervisor's process, for comparison.
+    Threads,
+}
+
+impl Mode {
+    /// The name used in output and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Processes => "processes",
+            Mode::Threads => "threads",
+        }
+    }
+}
+
+/// `supervisor isolation`'s arguments.
+#[derive(Debug, Args)]
+pub struct IsolationArgs {
+    /// Check up to this number in every experiment
+    #[arg(long, value_name = "M", default_value = "20000000", value_parser = parse_positive, allow_hyphen_values = true)]
+    pub max: u64,
+    /// Workers per experiment
+    #[arg(long, value_name = "N", default_value = "2", value_parser = parse_procs, allow_hyphen_values = true)]
+    pub procs: usize,
+    /// Print one JSON object instead of the table
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How worker processes are started.
@@ -87,9 +123,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "A", default_value = "1", value_parser = parse_positive, allow_hyphen_values = true)]
     pub min: u64,
 
-    /// How workers are started
+    /// Workers are processes, or (for comparison) threads of one process
+    #[arg(long, value_enum, default_value_t = Mode::Processes)]
+    pub mode: Mode,
+
+    /// How worker processes are started
     #[arg(long, value_enum, default_value_t = StartMethod::Fork)]
     pub start_method: StartMethod,
+
+    /// Limit each worker process's address space (e.g. 256MiB): a leak then
+    /// kills only that worker (processes only)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub worker_mem: Option<u64>,
 
     /// Numbers per chunk [default: sized so a chunk takes tens of milliseconds]
     #[arg(long, value_name = "K", value_parser = parse_positive, allow_hyphen_values = true)]
@@ -135,8 +180,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
 
-    /// Inject a fault (repeatable): KIND:SLOT fires once in the next process
-    /// of that slot (KIND: hang, stop, abort, segv, exit, garbage, oversize);
+    /// Inject a fault (repeatable): KIND:SLOT fires once in the next worker
+    /// of that slot (KIND: hang, stop, abort, segv, exit, garbage, oversize,
+    /// panic, scribble, leak);
     /// crash-at:N makes every process that reaches N abort
     #[arg(long, value_name = "SPEC")]
     pub inject: Vec<Injection>,
@@ -160,6 +206,9 @@ pub struct WorkerArgs {
     /// Abort on reaching this number
     #[arg(long)]
     pub crash_at: Option<u64>,
+    /// Address-space limit in bytes
+    #[arg(long)]
+    pub mem_limit: Option<u64>,
 }
 
 /// A validated run: everything the supervisor needs, typed.
@@ -168,7 +217,9 @@ pub struct Config {
     pub min: u64,
     pub max: u64,
     pub procs: usize,
+    pub mode: Mode,
     pub start_method: StartMethod,
+    pub worker_mem: Option<u64>,
     pub chunk: u64,
     pub json: bool,
     pub quiet: bool,
@@ -223,6 +274,11 @@ impl Config {
                 Injection::CrashAt(n) => crash_at = Some(n),
             }
         }
+        if args.worker_mem.is_some() && args.mode == Mode::Threads {
+            return Err("--worker-mem limits each worker process's address space; \
+                 threads share one, so it needs --mode processes"
+                .to_string());
+        }
         let max_attempts = u32::try_from(args.max_attempts)
             .map_err(|_| "--max-attempts is too large".to_string())?;
         let max_restarts = u32::try_from(args.max_restarts)
@@ -231,7 +287,9 @@ impl Config {
             min: args.min,
             max,
             procs,
+            mode: args.mode,
             start_method: args.start_method,
+            worker_mem: args.worker_mem,
             chunk,
             json: args.json,
             quiet: args.quiet,
@@ -288,6 +346,30 @@ fn parse_procs(s: &str) -> Result<usize, String> {
         return Err(format!("at most {MAX_PROCS} worker processes"));
     }
     Ok(n as usize)
+}
+
+/// A size in bytes: `268435456`, `256MiB`, `1GiB`, `512M`, `64k`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size like 256MiB or 1GiB"))?;
+    let scale: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("'{s}' is not a size like 256MiB or 1GiB")),
+    };
+    match n.checked_mul(scale) {
+        Some(0) => Err("must be more than zero".to_string()),
+        Some(bytes) if bytes < 16 << 20 => {
+            Err(format!("'{s}' is too small for a worker (at least 16MiB)"))
+        }
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("'{s}' is too large")),
+    }
 }
 
 /// A duration in humantime style (`500ms`, `2s`, `1m`), more than zero.
@@ -389,6 +471,17 @@ mod tests {
             assert!(!err.contains('\n'), "{args:?}: {err}");
             assert!(err.contains(needle), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("512m"), Ok(512 << 20));
+        assert_eq!(parse_size("33554432"), Ok(32 << 20));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
     }
 
     #[test]

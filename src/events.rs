@@ -115,7 +115,9 @@ impl Event {
                 slot,
                 pid,
                 after_ms,
-            } => format!("worker {slot} (pid {pid}) working again {after_ms:.1} ms after the failure"),
+            } => format!(
+                "worker {slot} (pid {pid}) working again {after_ms:.1} ms after the failure"
+            ),
             Event::Requeued { chunk: c, failures } => format!(
                 "chunk {} [{}, {}] requeued (failures: {failures})",
                 c.id, c.lo, c.hi

@@ -4,9 +4,15 @@
 //! partway through its first chunk; `--inject crash-at:N` makes every process
 //! that reaches the number N abort (a poison chunk).
 
+use crate::sigma::ChunkResult;
 use std::fmt;
 use std::io::Write;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+/// The result tally the supervisor keeps. Worker threads share the real one;
+/// a forked worker holds a copy-on-write copy; a spawned worker its own.
+pub type Tally = Arc<Mutex<ChunkResult>>;
 
 /// What a worker does to itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,11 +31,25 @@ pub enum Fault {
     Garbage,
     /// Writes a frame header claiming 4 GiB.
     Oversize,
+    /// A Rust panic: a thread pool can catch it at the thread boundary.
+    Panic,
+    /// A stray write into the shared result tally (for a thread, the tally
+    /// every thread updates; for a process, its own copy-on-write copy).
+    Scribble,
+    /// Allocates without bound (touching every page) until allocation fails.
+    Leak,
 }
+
+/// The leak stops here even without a limit, so a demonstration cannot take
+/// the machine down: it then aborts as if allocation had failed.
+pub const LEAK_CEILING: usize = 4 << 30;
+
+/// What a scribble adds to the shared tally's abundant count and Σσ.
+pub const SCRIBBLE: u64 = 1_000_003;
 
 impl Fault {
     /// Every kind, with its name on the command line.
-    pub const ALL: [(Fault, &'static str); 7] = [
+    pub const ALL: [(Fault, &'static str); 10] = [
         (Fault::Hang, "hang"),
         (Fault::Stop, "stop"),
         (Fault::Abort, "abort"),
@@ -37,6 +57,9 @@ impl Fault {
         (Fault::Exit, "exit"),
         (Fault::Garbage, "garbage"),
         (Fault::Oversize, "oversize"),
+        (Fault::Panic, "panic"),
+        (Fault::Scribble, "scribble"),
+        (Fault::Leak, "leak"),
     ];
 
     /// The kind's name.
@@ -48,9 +71,10 @@ impl Fault {
             .expect("every fault is listed")
     }
 
-    /// Does it to this process; `output` is the worker's frame stream.
-    /// Only the frame-corrupting kinds return.
-    pub fn fire(self, output: &mut impl Write) {
+    /// Does it to this worker; `output` is its frame stream and `tally` the
+    /// result state it shares with the supervisor. Only the frame-corrupting
+    /// kinds and the scribble return.
+    pub fn fire(self, output: &mut impl Write, tally: &Tally) {
         match self {
             Fault::Hang => loop {
                 std::hint::spin_loop();
@@ -82,6 +106,22 @@ impl Fault {
             Fault::Oversize => {
                 let _ = output.write_all(&u32::MAX.to_le_bytes());
                 let _ = output.flush();
+            }
+            Fault::Panic => panic!("injected panic"),
+            Fault::Scribble => {
+                let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
+                t.abundant += SCRIBBLE;
+                t.sigma_sum += SCRIBBLE as u128;
+            }
+            Fault::Leak => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                let block = 64 << 20;
+                while hoard.len() * block < LEAK_CEILING {
+                    // vec![1; n] writes every byte, so the pages are real.
+                    hoard.push(vec![1u8; block]);
+                }
+                std::hint::black_box(&hoard);
+                std::process::abort();
             }
         }
     }

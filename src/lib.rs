@@ -11,6 +11,7 @@ pub mod cli;
 pub mod events;
 pub mod fault;
 pub mod health;
+pub mod isolation;
 pub mod launch;
 pub mod mp;
 pub mod protocol;

@@ -15,8 +15,14 @@ fn main() -> ExitCode {
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => return usage_error(&one_line(&e)),
     };
-    if let Some(Command::Worker(args)) = cli.command {
-        return ExitCode::from(supervisor::worker::run_role(&args) as u8);
+    match cli.command {
+        Some(Command::Worker(args)) => {
+            return ExitCode::from(supervisor::worker::run_role(&args) as u8);
+        }
+        Some(Command::Isolation(args)) => {
+            return ExitCode::from(supervisor::isolation::run(&args) as u8);
+        }
+        None => {}
     }
     let cfg = match Config::from_args(cli.run) {
         Ok(cfg) => cfg,
@@ -50,7 +56,10 @@ fn main() -> ExitCode {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush());
     if summary.exit_code == exit::FAILED {
-        eprintln!("supervisor: error: the Σσ self-check failed: a chunk was lost or counted twice");
+        eprintln!(
+            "supervisor: error: the Σσ self-check failed: the counts are wrong \
+             (a chunk lost or counted twice, or the tally corrupted)"
+        );
     }
     ExitCode::from(summary.exit_code as u8)
 }

@@ -2,7 +2,7 @@
 //! shared out, and the exit status they add up to; written as text for a
 //! person or as one JSON object for a program.
 
-use crate::cli::{Config, exit};
+use crate::cli::{Config, Mode, exit};
 use crate::sigma::sigma_sum_range;
 use crate::supervisor::{Ending, Outcome};
 use serde::Serialize;
@@ -40,6 +40,8 @@ pub struct Summary {
     pub quarantined: Vec<[u64; 2]>,
     pub restarts: u64,
     pub stalls: u64,
+    /// Worker threads that could not be killed and were left running.
+    pub abandoned: u64,
     pub workers: Vec<WorkerLine>,
     pub elapsed_s: f64,
     pub numbers_per_s: f64,
@@ -79,8 +81,11 @@ impl Summary {
             min: cfg.min,
             max: cfg.max,
             procs: cfg.procs,
-            start_method: cfg.start_method.name(),
-            mode: "processes",
+            start_method: match cfg.mode {
+                Mode::Processes => cfg.start_method.name(),
+                Mode::Threads => "thread",
+            },
+            mode: cfg.mode.name(),
             chunk: outcome.chunk_size,
             perfect: result.perfect.clone(),
             checked,
@@ -98,6 +103,7 @@ impl Summary {
             quarantined: outcome.quarantined.iter().map(|&(l, h)| [l, h]).collect(),
             restarts: outcome.restarts,
             stalls: outcome.stalls,
+            abandoned: outcome.abandoned,
             workers: outcome
                 .slots
                 .iter()
@@ -130,8 +136,8 @@ impl Summary {
         let w = &mut out;
         let _ = writeln!(
             w,
-            "checked [{}, {}] on {} worker processes ({}), chunks of {}",
-            self.min, self.max, self.procs, self.start_method, self.chunk
+            "checked [{}, {}] on {} worker {} ({}), chunks of {}",
+            self.min, self.max, self.procs, self.mode, self.start_method, self.chunk
         );
         let perfect: Vec<String> = self.perfect.iter().map(u64::to_string).collect();
         let _ = writeln!(
@@ -174,11 +180,23 @@ impl Summary {
             "restarts:        {}    stalls: {}",
             self.restarts, self.stalls
         );
+        if self.abandoned > 0 {
+            let _ = writeln!(
+                w,
+                "abandoned:       {} thread(s) stuck for good: a thread cannot be killed; \
+                 each keeps its core and memory until the process exits",
+                self.abandoned
+            );
+        }
         let _ = writeln!(w);
         let _ = writeln!(
             w,
             "{:>5} {:>8} {:>7} {:>12} {:>8}",
-            "slot", "pid", "chunks", "numbers", "restarts"
+            "slot",
+            if self.mode == "threads" { "tid" } else { "pid" },
+            "chunks",
+            "numbers",
+            "restarts"
         );
         for s in &self.workers {
             let _ = writeln!(

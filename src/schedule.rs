@@ -7,6 +7,7 @@
 //! One rule makes results exact under any fault: a result is accepted only
 //! from the slot its chunk is in flight on, and only once.
 
+use crate::fault::Tally;
 use crate::sigma::ChunkResult;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -81,7 +82,8 @@ pub struct Schedule {
     next_id: u64,
     retry: VecDeque<Attempt>,
     in_flight: BTreeMap<usize, Attempt>,
-    result: ChunkResult,
+    /// The merged result; shared, so worker threads can reach it.
+    result: Tally,
     quarantined: Vec<(u64, u64)>,
     policy: RetryPolicy,
 }
@@ -97,7 +99,7 @@ impl Schedule {
             next_id: 0,
             retry: VecDeque::new(),
             in_flight: BTreeMap::new(),
-            result: ChunkResult::default(),
+            result: Tally::default(),
             quarantined: Vec::new(),
             policy,
         }
@@ -154,7 +156,7 @@ impl Schedule {
             };
         }
         self.in_flight.remove(&slot);
-        self.result.merge(result);
+        lock(&self.result).merge(result);
         Completion::Accepted { chunk }
     }
 
@@ -210,8 +212,13 @@ impl Schedule {
     }
 
     /// The merged result of every accepted chunk.
-    pub fn result(&self) -> &ChunkResult {
-        &self.result
+    pub fn result(&self) -> ChunkResult {
+        lock(&self.result).clone()
+    }
+
+    /// The shared tally the result is merged into.
+    pub fn tally(&self) -> Tally {
+        self.result.clone()
     }
 
     /// The ranges given up on, ascending.
@@ -223,6 +230,12 @@ impl Schedule {
     pub fn chunk_size(&self) -> u64 {
         self.size
     }
+}
+
+/// Locks the tally; a panic elsewhere while holding it does not matter to a
+/// sum of counts.
+fn lock(tally: &Tally) -> std::sync::MutexGuard<'_, ChunkResult> {
+    tally.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

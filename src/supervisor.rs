@@ -6,12 +6,11 @@
 //! Single-threaded on purpose: `fork()` is only safe in a process with one
 //! thread, so there is no ticker, logging or reaper thread here.
 
-use crate::cli::Config;
+use crate::cli::{Config, Mode};
 use crate::events::{ChunkRef, Event, EventLog};
 use crate::fault::Fault;
 use crate::health::{RestartPolicy, StallTimeout};
-use crate::launch::Launcher;
-use crate::mp::{Process, describe_exitcode};
+use crate::launch::{Handle, Launcher, Start};
 use crate::protocol::frame::{self, FrameBuffer, FrameError};
 use crate::protocol::{FromWorker, ToWorker, check_hello};
 use crate::schedule::{Completion, Fate, RetryPolicy, Schedule};
@@ -58,6 +57,7 @@ pub struct Outcome {
     pub chunk_size: u64,
     pub restarts: u64,
     pub stalls: u64,
+    pub abandoned: u64,
     pub slots: Vec<SlotStats>,
     pub elapsed: Duration,
 }
@@ -72,9 +72,9 @@ impl std::fmt::Display for Fatal {
     }
 }
 
-/// A live worker process in a slot.
+/// A live worker in a slot.
 struct Worker {
-    process: Process,
+    handle: Handle,
     to_worker: File,
     from_worker: File,
     frames: FrameBuffer,
@@ -134,6 +134,8 @@ pub struct Supervisor<'a> {
     kill_now: bool,
     restarts: u64,
     stalls: u64,
+    /// Threads that could not be killed and were left running.
+    abandoned: u64,
     started: Instant,
 }
 
@@ -158,19 +160,25 @@ impl<'a> Supervisor<'a> {
             max_attempts: cfg.max_attempts,
             quarantine_min: cfg.quarantine_min,
         };
+        let schedule = Schedule::new(cfg.min, cfg.max, cfg.chunk, policy);
         Ok(Supervisor {
             launcher: Launcher {
-                method: cfg.start_method,
+                start: match cfg.mode {
+                    Mode::Processes => Start::Process(cfg.start_method),
+                    Mode::Threads => Start::Thread,
+                },
                 options: WorkerOptions {
                     max: cfg.max,
                     heartbeat: cfg.heartbeat,
                     fault: None,
                     crash_at: cfg.crash_at,
+                    tally: schedule.tally(),
+                    mem_limit: cfg.worker_mem,
                 },
                 program: None,
             },
             log,
-            schedule: Schedule::new(cfg.min, cfg.max, cfg.chunk, policy),
+            schedule,
             workers: (0..cfg.procs).map(|_| None).collect(),
             stats: (0..cfg.procs)
                 .map(|slot| SlotStats {
@@ -189,6 +197,7 @@ impl<'a> Supervisor<'a> {
             kill_now: false,
             restarts: 0,
             stalls: 0,
+            abandoned: 0,
             started: Instant::now(),
         })
     }
@@ -206,6 +215,7 @@ impl<'a> Supervisor<'a> {
             chunk_size: self.schedule.chunk_size(),
             restarts: self.restarts,
             stalls: self.stalls,
+            abandoned: self.abandoned,
             slots: self.stats.clone(),
             elapsed: self.started.elapsed(),
         })
@@ -256,7 +266,7 @@ impl<'a> Supervisor<'a> {
             self.stalls += 1;
             self.log.emit(Event::Stalled {
                 slot,
-                pid: w.process.pid(),
+                pid: w.handle.pid(),
                 silent_s: silent.as_secs_f64(),
                 chunk: self.schedule.in_flight(slot).map(ChunkRef::from),
             });
@@ -268,13 +278,13 @@ impl<'a> Supervisor<'a> {
     /// Starts a process in `slot`.
     fn start(&mut self, slot: usize) -> Result<(), Fatal> {
         let fault = (!self.faults[slot].is_empty()).then(|| self.faults[slot].remove(0));
-        let (process, pipes) = self
+        let (handle, pipes) = self
             .launcher
             .start(fault)
             .map_err(|e| Fatal(format!("cannot start worker {slot}: {e}")))?;
         fcntl(&pipes.from_child, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
             .map_err(|e| Fatal(format!("cannot set up worker {slot}'s pipe: {e}")))?;
-        let pid = process.pid();
+        let pid = handle.pid();
         let old_pid = std::mem::replace(&mut self.stats[slot].pid, pid);
         self.log.emit(Event::Started { slot, pid });
         if old_pid != 0 {
@@ -285,7 +295,7 @@ impl<'a> Supervisor<'a> {
             });
         }
         self.workers[slot] = Some(Worker {
-            process,
+            handle,
             to_worker: pipes.to_child,
             from_worker: pipes.from_child,
             frames: FrameBuffer::default(),
@@ -368,7 +378,7 @@ impl<'a> Supervisor<'a> {
     fn reap_exited(&mut self) -> Result<(), Fatal> {
         for slot in 0..self.workers.len() {
             let exited = match &mut self.workers[slot] {
-                Some(w) => !w.process.is_alive(),
+                Some(w) => w.handle.try_wait().is_some(),
                 None => false,
             };
             if exited {
@@ -426,7 +436,7 @@ impl<'a> Supervisor<'a> {
                     return self.retire(slot, Cause::BadFrame("a second Hello".into()));
                 }
                 check_hello(protocol, &version).map_err(|why| {
-                    Fatal(format!("worker {slot} (pid {}): {why}", w.process.pid()))
+                    Fatal(format!("worker {slot} (pid {}): {why}", w.handle.pid()))
                 })?;
                 w.ready = true;
                 self.assign(slot)
@@ -463,7 +473,7 @@ impl<'a> Supervisor<'a> {
         if let Some(since) = w.replacing_since.take() {
             self.log.emit(Event::Recovered {
                 slot,
-                pid: w.process.pid(),
+                pid: w.handle.pid(),
                 after_ms: since.elapsed().as_secs_f64() * 1e3,
             });
         }
@@ -499,34 +509,37 @@ impl<'a> Supervisor<'a> {
         // A replacement that died before recovering keeps the first failure's
         // time, so recovery is measured from the first failure.
         self.failed_at[slot] = Some(w.replacing_since.unwrap_or_else(Instant::now));
-        let pid = w.process.pid();
+        let pid = w.handle.pid();
         let code = match cause {
             Cause::Exited | Cause::Eof { .. } => {
                 // It is exiting (or has): give it a moment for its status.
-                match w.process.join_timeout(EXIT_GRACE) {
-                    Ok(Some(code)) => Some(code),
-                    _ => None,
-                }
+                w.handle.join_timeout(EXIT_GRACE)
             }
             Cause::BadFrame(_) | Cause::WriteFailed(_) | Cause::Stalled(_) => None,
         };
         let code = match code {
-            Some(code) => code,
+            Some(code) => Some(code),
             None => {
-                self.log.emit(Event::Killed {
-                    slot,
-                    pid,
-                    why: cause.describe(),
-                });
-                kill_and_reap(&mut w.process)
+                if w.handle.killable() {
+                    self.log.emit(Event::Killed {
+                        slot,
+                        pid,
+                        why: cause.describe(),
+                    });
+                }
+                w.handle.kill()
             }
         };
-        drop(w);
+        if code.is_none() {
+            self.abandoned += 1;
+        }
+        let status = w.handle.describe(code);
+        drop(w); // closes its pipes; an abandoned thread is detached
         let chunk = self.schedule.in_flight(slot);
         self.log.emit(Event::Died {
             slot,
             pid,
-            status: describe_exitcode(code),
+            status,
             cause: cause.describe(),
             chunk: chunk.map(ChunkRef::from),
         });
@@ -551,6 +564,15 @@ impl<'a> Supervisor<'a> {
         self.start(slot)
     }
 
+    /// During shutdown: reads and discards what workers still send, so a
+    /// pipe that only has data in it (not end of file) stops waking `poll`.
+    fn drain_before_exit(&mut self) {
+        let mut buf = [0u8; 4096];
+        for w in self.workers.iter_mut().flatten() {
+            while matches!(w.from_worker.read(&mut buf), Ok(n) if n > 0) {}
+        }
+    }
+
     /// Stops every worker: Shutdown to all, and SIGTERM too when the run
     /// was interrupted; SIGKILL for whatever is left after the grace period
     /// or at a second SIGINT/SIGTERM. Every child is reaped.
@@ -563,8 +585,8 @@ impl<'a> Supervisor<'a> {
             if let Some(w) = &mut self.workers[slot] {
                 let _ = send(&mut w.to_worker, &ToWorker::Shutdown);
                 match self.stop {
-                    Some(Ending::Interrupted(_)) => drop(w.process.terminate()),
-                    Some(Ending::RestartIntensity) => drop(w.process.kill()),
+                    Some(Ending::Interrupted(_)) => w.handle.terminate(),
+                    Some(Ending::RestartIntensity) => drop(w.handle.kill()),
                     _ => {}
                 }
             }
@@ -572,7 +594,7 @@ impl<'a> Supervisor<'a> {
         let deadline = Instant::now() + self.grace;
         loop {
             for w in &mut self.workers {
-                if w.as_mut().is_some_and(|w| !w.process.is_alive()) {
+                if w.as_mut().is_some_and(|w| w.handle.try_wait().is_some()) {
                     *w = None;
                 }
             }
@@ -583,17 +605,26 @@ impl<'a> Supervisor<'a> {
             if left.is_zero() || self.kill_now {
                 for w in self.workers.iter_mut().filter_map(Option::take) {
                     let mut w = w;
-                    kill_and_reap(&mut w.process);
+                    if w.handle.kill().is_none() {
+                        self.abandoned += 1;
+                    }
                 }
                 return;
             }
-            // Sleep until a child exits, a signal comes, or the grace ends.
-            let mut fds = [PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            // Sleep until a worker closes its pipe (a thread ends, a process
+            // exits), a signal comes (SIGCHLD, a second SIGINT), or the
+            // grace period ends.
+            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            for w in self.workers.iter().flatten() {
+                fds.push(PollFd::new(w.from_worker.as_fd(), PollFlags::POLLIN));
+            }
             let ms = left.as_millis().clamp(1, 1000) as i32;
             let _ = poll(
                 &mut fds,
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
             );
+            drop(fds);
+            self.drain_before_exit();
             while let Ok(Some(info)) = self.signals.read_signal() {
                 if let Ok(Signal::SIGINT | Signal::SIGTERM) =
                     Signal::try_from(info.ssi_signo as i32)
@@ -608,19 +639,13 @@ impl<'a> Supervisor<'a> {
 impl Drop for Supervisor<'_> {
     fn drop(&mut self) {
         for w in self.workers.iter_mut().flatten() {
-            kill_and_reap(&mut w.process);
+            w.handle.kill();
         }
         // Consume what is pending, so restoring the mask does not deliver a
         // late SIGCHLD or SIGINT with its default action.
         while let Ok(Some(_)) = self.signals.read_signal() {}
         let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None);
     }
-}
-
-/// SIGKILLs a process (also ends a stopped one) and reaps it; its exit code.
-fn kill_and_reap(process: &mut Process) -> i32 {
-    let _ = process.kill();
-    process.join().unwrap_or(-(Signal::SIGKILL as i32))
 }
 
 /// Writes one frame to a worker.

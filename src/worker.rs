@@ -4,7 +4,7 @@
 //! both start methods: a forked child and the re-executed program both talk
 //! over their stdin (commands) and stdout (frames).
 
-use crate::fault::Fault;
+use crate::fault::{Fault, Tally};
 use crate::protocol::frame::{self, FrameError};
 use crate::protocol::{FromWorker, PROGRAM_VERSION, PROTOCOL_VERSION, ToWorker};
 use crate::sigma::{Kernel, MAX_SUPPORTED};
@@ -15,7 +15,7 @@ use std::os::fd::FromRawFd;
 use std::time::{Duration, Instant};
 
 /// What a worker needs to know, whichever way it was started.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct WorkerOptions {
     /// The run's upper bound, so the kernel's prime table is built once.
     pub max: u64,
@@ -25,6 +25,10 @@ pub struct WorkerOptions {
     pub fault: Option<Fault>,
     /// Abort on reaching this number (a poison chunk).
     pub crash_at: Option<u64>,
+    /// The supervisor's result tally, as this worker can reach it.
+    pub tally: Tally,
+    /// An address-space limit (bytes) for a worker process.
+    pub mem_limit: Option<u64>,
 }
 
 /// Exit statuses of a worker that gives up on its own.
@@ -50,7 +54,16 @@ pub fn run_role(args: &crate::cli::WorkerArgs) -> i32 {
         heartbeat: Duration::from_millis(args.heartbeat_ms.max(1)),
         fault: args.inject,
         crash_at: args.crash_at,
+        tally: Tally::default(),
+        mem_limit: args.mem_limit,
     })
+}
+
+/// Limits this worker process's address space (`--worker-mem`), so a leak
+/// kills only this worker.
+pub fn limit_memory(bytes: u64) -> io::Result<()> {
+    use nix::sys::resource::{Resource, setrlimit};
+    setrlimit(Resource::RLIMIT_AS, bytes, bytes).map_err(io::Error::from)
 }
 
 /// Serves the protocol on this process's stdin and stdout until Shutdown or
@@ -60,6 +73,12 @@ pub fn run_role(args: &crate::cli::WorkerArgs) -> i32 {
 /// `stdout`: a forked child inherits a copy of the parent's stdout buffer,
 /// and flushing that into the pipe would corrupt the first frame.
 pub fn serve_stdio(opts: &WorkerOptions) -> i32 {
+    if let Some(bytes) = opts.mem_limit
+        && let Err(e) = limit_memory(bytes)
+    {
+        eprintln!("worker {}: cannot limit memory: {e}", std::process::id());
+        return exit::PROTOCOL;
+    }
     // SAFETY: descriptors 0 and 1 are open (the start method set them up)
     // and are never closed by these wrappers (ManuallyDrop).
     let mut input = ManuallyDrop::new(unsafe { File::from_raw_fd(0) });
@@ -120,7 +139,7 @@ fn work(
     let mut failed = None;
     let result = kernel.run(lo, hi, |done| {
         if let Some(f) = fault.take() {
-            f.fire(output);
+            f.fire(output, &opts.tally);
         }
         if opts.crash_at.is_some_and(|n| lo <= n && n < lo + done) {
             std::process::abort();
@@ -168,8 +187,7 @@ mod tests {
         let opts = WorkerOptions {
             max: 10_001,
             heartbeat: Duration::ZERO,
-            fault: None,
-            crash_at: None,
+            ..Default::default()
         };
         assert_eq!(serve(&mut &script[..], &mut out, &opts), 0);
         let mut r = &out[..];
@@ -194,8 +212,7 @@ mod tests {
         let opts = WorkerOptions {
             max: 100,
             heartbeat: Duration::from_secs(1),
-            fault: None,
-            crash_at: None,
+            ..Default::default()
         };
         let mut out = Vec::new();
         let garbage = [3u8, 0, 0, 0, 0xff, 0xff, 0xff];
