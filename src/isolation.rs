@@ -111,11 +111,18 @@ fn experiment(
     mode: &str,
     fault: Option<Fault>,
 ) -> (Status, Option<Value>, f64) {
+    // A leaking worker sends nothing while it allocates: give it time to hit
+    // its limit, so the row shows the limit at work and not a stall.
+    let stall_timeout = if fault == Some(Fault::Leak) {
+        "30s"
+    } else {
+        "500ms"
+    };
     let mut cmd = Command::new("/proc/self/exe");
     cmd.args(["--mode", mode, "--json", "--quiet"])
         .args(["--procs", &args.procs.to_string()])
         .args(["--max", &args.max.to_string()])
-        .args(["--stall-timeout", "500ms", "--max-restarts", "1000"])
+        .args(["--stall-timeout", stall_timeout, "--max-restarts", "1000"])
         .stdin(Stdio::null())
         .stderr(Stdio::null());
     if let Some(f) = fault {
