@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Whole-process timings with hyperfine: the supervisor at --max 30000000 and
-# --max 1000000000 with --procs 1, 2, 8 under both start methods, beside the
-# single-process kernel-only baseline (one core, no workers, no IPC).
+# --max 1000000000 with --procs 1, 2, 8 under both start methods and with 2
+# worker threads (--mode threads), beside the single-process kernel-only
+# baseline (one core, no workers, no IPC), all in one run.
 #
 #   scripts/bench.sh            # both sizes
 #   scripts/bench.sh 30000000   # one size
@@ -35,6 +36,8 @@ for max in "${sizes[@]}"; do
             names+=("--procs $procs $method")
         done
     done
+    cmds+=("$bin --procs 2 --max $max --mode threads --quiet")
+    names+=("--procs 2 threads")
     args=()
     for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
     echo "== --max $max ($runs runs each)"
