@@ -186,6 +186,32 @@ pub struct RunArgs {
     /// crash-at:N makes every process that reaches N abort
     #[arg(long, value_name = "SPEC")]
     pub inject: Vec<Injection>,
+
+    /// Keep a journal of finished chunks in FILE (atomically replaced), so
+    /// the run can be resumed with --resume
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+
+    /// How often the journal is written (and at every stop)
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub checkpoint_every: Duration,
+
+    /// Continue the run recorded in the --checkpoint journal
+    #[arg(long, requires = "checkpoint")]
+    pub resume: bool,
+
+    /// The live view on stderr: auto (only on a terminal), always, never
+    #[arg(long, value_enum, default_value_t = Progress::Auto)]
+    pub progress: Progress,
+}
+
+/// When the live view is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Progress {
+    /// Only when stderr is a terminal.
+    Auto,
+    Always,
+    Never,
 }
 
 /// The hidden worker role's arguments.
@@ -231,6 +257,14 @@ pub struct Config {
     pub restart_window: Duration,
     pub grace: Duration,
     pub events: Option<PathBuf>,
+    pub checkpoint: Option<PathBuf>,
+    pub checkpoint_every: Duration,
+    pub resume: bool,
+    /// Whether `--chunk` was given (a resumed run otherwise takes the
+    /// journal's chunk size).
+    pub chunk_given: bool,
+    /// Whether to draw the live view.
+    pub progress: bool,
     /// Per slot, the faults its next processes inject, in order.
     pub faults: Vec<Vec<Fault>>,
     pub crash_at: Option<u64>,
@@ -301,6 +335,15 @@ impl Config {
             restart_window: args.restart_window,
             grace: args.grace,
             events: args.events,
+            checkpoint: args.checkpoint,
+            checkpoint_every: args.checkpoint_every,
+            resume: args.resume,
+            chunk_given: args.chunk.is_some(),
+            progress: match args.progress {
+                Progress::Always => true,
+                Progress::Never => false,
+                Progress::Auto => std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            },
             faults,
             crash_at,
         })

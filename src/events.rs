@@ -71,6 +71,8 @@ pub enum Event {
     },
     /// A small chunk that still killed workers was given up on.
     Quarantined { chunk: ChunkRef },
+    /// The journal was written at a stop.
+    Checkpoint { path: String, finished: u64 },
     /// The run is stopping, and why.
     Shutdown { reason: String },
 }
@@ -131,6 +133,9 @@ impl Event {
                 c.id, c.lo, c.hi
             ),
             Event::Shutdown { reason } => format!("shutdown: {reason}"),
+            Event::Checkpoint { path, finished } => {
+                format!("checkpoint written to {path}: {finished} numbers finished")
+            }
         }
     }
 }
@@ -148,6 +153,8 @@ pub struct EventLog {
     start: Instant,
     stderr: bool,
     file: Option<BufWriter<File>>,
+    /// Lines of the live view now on the terminal, under the events.
+    view_lines: usize,
 }
 
 impl EventLog {
@@ -157,6 +164,7 @@ impl EventLog {
             start: Instant::now(),
             stderr: !quiet,
             file: file.map(BufWriter::new),
+            view_lines: 0,
         }
     }
 
@@ -165,12 +173,37 @@ impl EventLog {
         EventLog::new(true, None)
     }
 
+    /// Draws the live view in place of the previous one.
+    pub fn show_view(&mut self, lines: &[String]) {
+        let erase = crate::progress::erase(self.view_lines);
+        let mut text = erase;
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        let _ = io::stderr().write_all(text.as_bytes());
+        self.view_lines = lines.len();
+    }
+
+    /// Erases the live view.
+    pub fn clear_view(&mut self) {
+        let erase = crate::progress::erase(std::mem::take(&mut self.view_lines));
+        let _ = io::stderr().write_all(erase.as_bytes());
+    }
+
     /// Records one event.
     pub fn emit(&mut self, event: Event) {
         let time = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
         if self.stderr {
-            // Best effort: a closed stderr must not stop the run.
-            let _ = writeln!(io::stderr(), "{time} supervisor: {}", event.describe());
+            // The line goes where the live view was; the view is redrawn
+            // under it on the next tick. Best effort: a closed stderr must
+            // not stop the run.
+            let erase = crate::progress::erase(std::mem::take(&mut self.view_lines));
+            let _ = writeln!(
+                io::stderr(),
+                "{erase}{time} supervisor: {}",
+                event.describe()
+            );
         }
         if let Some(file) = &mut self.file {
             let line = Line {

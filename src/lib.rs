@@ -7,6 +7,7 @@
 //! [`worker`] loop running the [`sigma`] kernel → frames ([`protocol`]) →
 //! the event loop → [`report`] and [`events`].
 
+pub mod checkpoint;
 pub mod cli;
 pub mod events;
 pub mod fault;
@@ -14,7 +15,9 @@ pub mod health;
 pub mod isolation;
 pub mod launch;
 pub mod mp;
+pub mod progress;
 pub mod protocol;
+pub mod ranges;
 pub mod report;
 pub mod schedule;
 pub mod sigma;

@@ -4,6 +4,7 @@
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
+use supervisor::checkpoint::{self, Journal};
 use supervisor::cli::{Cli, Command, Config, exit, one_line};
 use supervisor::events::EventLog;
 use supervisor::report::Summary;
@@ -24,8 +25,12 @@ fn main() -> ExitCode {
         }
         None => {}
     }
-    let cfg = match Config::from_args(cli.run) {
+    let mut cfg = match Config::from_args(cli.run) {
         Ok(cfg) => cfg,
+        Err(why) => return usage_error(&why),
+    };
+    let journal = match open_journal(&mut cfg) {
+        Ok(journal) => journal,
         Err(why) => return usage_error(&why),
     };
     let events = match &cfg.events {
@@ -36,7 +41,7 @@ fn main() -> ExitCode {
         },
     };
     let mut log = EventLog::new(cfg.quiet, events);
-    let outcome = Supervisor::new(&cfg, &mut log).and_then(|s| s.run());
+    let outcome = Supervisor::new(&cfg, &mut log, journal).and_then(|s| s.run());
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(fatal) => {
@@ -62,6 +67,41 @@ fn main() -> ExitCode {
         );
     }
     ExitCode::from(summary.exit_code as u8)
+}
+
+/// Checks `--checkpoint` and `--resume` before any work starts: the journal
+/// can be written, and a journal to resume belongs to this run (a resumed
+/// run without `--chunk` takes the journal's chunk size). A journal is never
+/// overwritten unless the run resumes it; a refused one is left untouched.
+fn open_journal(cfg: &mut Config) -> Result<Option<Journal>, String> {
+    let Some(path) = cfg.checkpoint.clone() else {
+        return Ok(None);
+    };
+    let shown = path.display();
+    checkpoint::check_writable(&path).map_err(|why| format!("--checkpoint {shown}: {why}"))?;
+    if !cfg.resume {
+        if path.exists() {
+            return Err(format!(
+                "--checkpoint {shown} already exists: pass --resume to continue that run, \
+                 or remove the file to start afresh"
+            ));
+        }
+        return Ok(None);
+    }
+    if !path.exists() {
+        return Err(format!("--resume: {shown} does not exist"));
+    }
+    let journal = checkpoint::load(&path)
+        .map_err(|why| format!("--resume: {shown}: {why}; the file is left as it is"))?;
+    if !cfg.chunk_given {
+        cfg.chunk = journal.chunk;
+    }
+    journal
+        .check_matches(cfg.min, cfg.max, cfg.chunk)
+        .map_err(|why| {
+            format!("--resume: {shown} does not match this run: {why}; the file is left as it is")
+        })?;
+    Ok(Some(journal))
 }
 
 fn usage_error(why: &str) -> ExitCode {

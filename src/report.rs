@@ -42,6 +42,8 @@ pub struct Summary {
     pub stalls: u64,
     /// Worker threads that could not be killed and were left running.
     pub abandoned: u64,
+    /// Numbers taken from the journal of the run this one resumed.
+    pub resumed: u64,
     pub workers: Vec<WorkerLine>,
     pub elapsed_s: f64,
     pub numbers_per_s: f64,
@@ -104,6 +106,7 @@ impl Summary {
             restarts: outcome.restarts,
             stalls: outcome.stalls,
             abandoned: outcome.abandoned,
+            resumed: outcome.resumed,
             workers: outcome
                 .slots
                 .iter()
@@ -117,7 +120,7 @@ impl Summary {
                 .collect(),
             elapsed_s,
             numbers_per_s: if elapsed_s > 0.0 {
-                checked as f64 / elapsed_s
+                checked.saturating_sub(outcome.resumed) as f64 / elapsed_s
             } else {
                 0.0
             },
@@ -163,6 +166,13 @@ impl Summary {
             )
         };
         let _ = writeln!(w, "Σσ:              {} ({check})", self.sigma_sum);
+        if self.resumed > 0 {
+            let _ = writeln!(
+                w,
+                "resumed:         {} numbers from the checkpoint journal",
+                self.resumed
+            );
+        }
         for [lo, hi] in &self.quarantined {
             let _ = writeln!(w, "quarantined:     [{lo}, {hi}] (not checked)");
         }

@@ -8,6 +8,7 @@
 //! from the slot its chunk is in flight on, and only once.
 
 use crate::fault::Tally;
+use crate::ranges::RangeSet;
 use crate::sigma::ChunkResult;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -84,6 +85,8 @@ pub struct Schedule {
     in_flight: BTreeMap<usize, Attempt>,
     /// The merged result; shared, so worker threads can reach it.
     result: Tally,
+    /// The numbers whose chunks are counted (including a resumed journal's).
+    done: RangeSet,
     quarantined: Vec<(u64, u64)>,
     policy: RetryPolicy,
 }
@@ -100,6 +103,7 @@ impl Schedule {
             retry: VecDeque::new(),
             in_flight: BTreeMap::new(),
             result: Tally::default(),
+            done: RangeSet::default(),
             quarantined: Vec::new(),
             policy,
         }
@@ -117,9 +121,12 @@ impl Schedule {
         assert!(!self.in_flight.contains_key(&slot), "slot {slot} is busy");
         let attempt = match self.retry.pop_front() {
             Some(a) => a,
-            None if self.cursor <= self.max => {
+            None if self.skip_done() => {
                 let lo = self.cursor;
-                let hi = lo.saturating_add(self.size - 1).min(self.max);
+                let mut hi = lo.saturating_add(self.size - 1).min(self.max);
+                if let Some((next_done, _)) = self.done.next_after(lo) {
+                    hi = hi.min(next_done - 1);
+                }
                 self.cursor = hi + 1; // hi ≤ max ≤ MAX_SUPPORTED: no overflow
                 Attempt {
                     chunk: self.new_chunk(lo, hi),
@@ -130,6 +137,29 @@ impl Schedule {
         };
         self.in_flight.insert(slot, attempt);
         Some(attempt.chunk)
+    }
+
+    /// Moves the cursor past numbers already done (a resumed run's);
+    /// whether numbers remain to be cut into chunks.
+    fn skip_done(&mut self) -> bool {
+        if let Some((_, hi)) = self.done.containing(self.cursor) {
+            self.cursor = hi + 1;
+        }
+        self.cursor <= self.max
+    }
+
+    /// Resumes a run: the numbers in `done` are already counted in `result`
+    /// and are never handed out again.
+    pub fn resume(&mut self, done: &[(u64, u64)], result: &ChunkResult) {
+        for &(lo, hi) in done {
+            self.done.insert(lo, hi);
+        }
+        lock(&self.result).merge(result);
+    }
+
+    /// The numbers counted so far, as ranges.
+    pub fn done(&self) -> Vec<(u64, u64)> {
+        self.done.to_vec()
     }
 
     /// The chunk in flight on `slot`, if any.
@@ -157,6 +187,7 @@ impl Schedule {
         }
         self.in_flight.remove(&slot);
         lock(&self.result).merge(result);
+        self.done.insert(chunk.lo, chunk.hi);
         Completion::Accepted { chunk }
     }
 
@@ -203,7 +234,11 @@ impl Schedule {
 
     /// Whether chunks wait to be handed out.
     pub fn has_pending(&self) -> bool {
-        !self.retry.is_empty() || self.cursor <= self.max
+        let fresh = match self.done.containing(self.cursor) {
+            Some((_, hi)) => hi < self.max,
+            None => self.cursor <= self.max,
+        };
+        !self.retry.is_empty() || fresh
     }
 
     /// Whether every number is either counted or quarantined.
@@ -333,6 +368,40 @@ mod tests {
         let (lo, hi) = q[0];
         assert!(lo <= poison && poison <= hi && hi - lo < 10, "{q:?}");
         assert_eq!(s.result().checked() + (hi - lo + 1), 100);
+    }
+
+    #[test]
+    fn a_resumed_schedule_skips_what_is_done() {
+        let mut s = Schedule::new(1, 100, 10, POLICY);
+        let done_before = ChunkResult {
+            deficient: 36,
+            ..Default::default()
+        };
+        s.resume(&[(1, 15), (40, 55), (96, 100)], &done_before);
+        let mut cut = Vec::new();
+        while let Some(c) = s.take(0) {
+            cut.push((c.lo, c.hi));
+            s.complete(0, c.id, &result_for(c));
+        }
+        assert_eq!(
+            cut,
+            vec![
+                (16, 25),
+                (26, 35),
+                (36, 39),
+                (56, 65),
+                (66, 75),
+                (76, 85),
+                (86, 95)
+            ]
+        );
+        assert!(s.is_finished());
+        assert_eq!(s.result().checked(), 100);
+        assert_eq!(s.done(), vec![(1, 100)]);
+        let mut all_done = Schedule::new(1, 100, 10, POLICY);
+        all_done.resume(&[(1, 100)], &ChunkResult::default());
+        assert!(all_done.is_finished());
+        assert!(all_done.take(0).is_none());
     }
 
     #[test]

@@ -6,11 +6,13 @@
 //! Single-threaded on purpose: `fork()` is only safe in a process with one
 //! thread, so there is no ticker, logging or reaper thread here.
 
+use crate::checkpoint::{self, Journal};
 use crate::cli::{Config, Mode};
 use crate::events::{ChunkRef, Event, EventLog};
 use crate::fault::Fault;
 use crate::health::{RestartPolicy, StallTimeout};
 use crate::launch::{Handle, Launcher, Start};
+use crate::progress::{self, SlotLine, SlotState, Snapshot};
 use crate::protocol::frame::{self, FrameBuffer, FrameError};
 use crate::protocol::{FromWorker, ToWorker, check_hello};
 use crate::schedule::{Completion, Fate, RetryPolicy, Schedule};
@@ -24,6 +26,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::AsFd;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// What one worker slot did over the run.
@@ -58,6 +61,8 @@ pub struct Outcome {
     pub restarts: u64,
     pub stalls: u64,
     pub abandoned: u64,
+    /// Numbers counted by the run this one resumed.
+    pub resumed: u64,
     pub slots: Vec<SlotStats>,
     pub elapsed: Duration,
 }
@@ -84,6 +89,8 @@ struct Worker {
     heard: Instant,
     /// When its predecessor's failure was detected, until it makes progress.
     replacing_since: Option<Instant>,
+    /// Numbers of its chunk done, from its last Progress.
+    progress: u64,
 }
 
 /// Why a worker is being retired.
@@ -119,6 +126,8 @@ impl Cause {
 pub struct Supervisor<'a> {
     launcher: Launcher,
     log: &'a mut EventLog,
+    /// The run's range, `[min, max]`.
+    range: (u64, u64),
     schedule: Schedule,
     workers: Vec<Option<Worker>>,
     stats: Vec<SlotStats>,
@@ -136,7 +145,20 @@ pub struct Supervisor<'a> {
     stalls: u64,
     /// Threads that could not be killed and were left running.
     abandoned: u64,
+    /// Numbers counted by the run this one resumes.
+    resumed: u64,
+    checkpoint: Option<Checkpoint>,
+    /// When the live view is next redrawn; `None` without a view.
+    next_draw: Option<Instant>,
+    heartbeat: Duration,
     started: Instant,
+}
+
+/// Where and how often the journal is written.
+struct Checkpoint {
+    path: PathBuf,
+    every: Duration,
+    next: Instant,
 }
 
 /// How long a worker that closed its pipe gets to finish exiting before it
@@ -146,7 +168,11 @@ const EXIT_GRACE: Duration = Duration::from_millis(100);
 impl<'a> Supervisor<'a> {
     /// Prepares a run: blocks SIGCHLD, SIGINT and SIGTERM so they arrive on
     /// a signalfd the event loop polls (the mask is restored on drop).
-    pub fn new(cfg: &'a Config, log: &'a mut EventLog) -> Result<Supervisor<'a>, Fatal> {
+    pub fn new(
+        cfg: &'a Config,
+        log: &'a mut EventLog,
+        journal: Option<Journal>,
+    ) -> Result<Supervisor<'a>, Fatal> {
         let mut mask = SigSet::empty();
         for sig in [Signal::SIGCHLD, Signal::SIGINT, Signal::SIGTERM] {
             mask.add(sig);
@@ -160,7 +186,19 @@ impl<'a> Supervisor<'a> {
             max_attempts: cfg.max_attempts,
             quarantine_min: cfg.quarantine_min,
         };
-        let schedule = Schedule::new(cfg.min, cfg.max, cfg.chunk, policy);
+        let mut schedule = Schedule::new(cfg.min, cfg.max, cfg.chunk, policy);
+        let resumed = match &journal {
+            Some(j) => {
+                schedule.resume(&j.done, &j.result);
+                j.finished()
+            }
+            None => 0,
+        };
+        let checkpoint = cfg.checkpoint.clone().map(|path| Checkpoint {
+            path,
+            every: cfg.checkpoint_every,
+            next: Instant::now() + cfg.checkpoint_every,
+        });
         Ok(Supervisor {
             launcher: Launcher {
                 start: match cfg.mode {
@@ -178,6 +216,7 @@ impl<'a> Supervisor<'a> {
                 program: None,
             },
             log,
+            range: (cfg.min, cfg.max),
             schedule,
             workers: (0..cfg.procs).map(|_| None).collect(),
             stats: (0..cfg.procs)
@@ -198,6 +237,10 @@ impl<'a> Supervisor<'a> {
             restarts: 0,
             stalls: 0,
             abandoned: 0,
+            resumed,
+            checkpoint,
+            next_draw: cfg.progress.then(Instant::now),
+            heartbeat: cfg.heartbeat,
             started: Instant::now(),
         })
     }
@@ -208,6 +251,7 @@ impl<'a> Supervisor<'a> {
         let ran = self.run_loop();
         self.shut_down();
         ran?;
+        self.write_checkpoint(true);
         Ok(Outcome {
             ending: self.stop.unwrap_or(Ending::Finished),
             result: self.schedule.result().clone(),
@@ -216,6 +260,7 @@ impl<'a> Supervisor<'a> {
             restarts: self.restarts,
             stalls: self.stalls,
             abandoned: self.abandoned,
+            resumed: self.resumed,
             slots: self.stats.clone(),
             elapsed: self.started.elapsed(),
         })
@@ -231,8 +276,93 @@ impl<'a> Supervisor<'a> {
                 .map(|d| d.saturating_duration_since(Instant::now()));
             self.wait_and_dispatch(timeout)?;
             self.kill_stalled()?;
+            if self
+                .checkpoint
+                .as_ref()
+                .is_some_and(|c| Instant::now() >= c.next)
+            {
+                self.write_checkpoint(false);
+            }
+            if self.next_draw.is_some_and(|t| Instant::now() >= t) {
+                self.draw_view();
+            }
+        }
+        if self.next_draw.is_some() {
+            self.log.clear_view();
         }
         Ok(())
+    }
+
+    /// Redraws the live view from the run's state.
+    fn draw_view(&mut self) {
+        self.next_draw = Some(Instant::now() + progress::REDRAW);
+        let result = self.schedule.result();
+        let mut done = result.checked();
+        let slots = (0..self.workers.len())
+            .map(|slot| {
+                let chunk = self.schedule.in_flight(slot);
+                let (state, progress) = match &self.workers[slot] {
+                    None => (SlotState::Empty, 0),
+                    Some(w) if !w.ready && self.stats[slot].restarts > 0 => {
+                        (SlotState::Restarting, 0)
+                    }
+                    Some(w) if !w.ready => (SlotState::Starting, 0),
+                    Some(_) if chunk.is_none() => (SlotState::Idle, 0),
+                    Some(w) if w.heard.elapsed() > 3 * self.heartbeat + progress::REDRAW => {
+                        (SlotState::Stalled, w.progress)
+                    }
+                    Some(w) => (SlotState::Working, w.progress),
+                };
+                done += progress;
+                SlotLine {
+                    slot,
+                    pid: self.stats[slot].pid,
+                    state,
+                    chunk: chunk.map(|c| (c.lo, c.hi, progress)),
+                    restarts: self.stats[slot].restarts,
+                }
+            })
+            .collect();
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let snapshot = Snapshot {
+            total: self.range.1 - self.range.0 + 1,
+            done,
+            rate: if elapsed > 0.0 {
+                done.saturating_sub(self.resumed) as f64 / elapsed
+            } else {
+                0.0
+            },
+            perfect: result.perfect,
+            slots,
+        };
+        let lines = progress::render(&snapshot, progress::width());
+        self.log.show_view(&lines);
+    }
+
+    /// Writes the journal of what is done (atomically); `last` at a stop,
+    /// which is also reported as an event.
+    fn write_checkpoint(&mut self, last: bool) {
+        let Some(cp) = &mut self.checkpoint else {
+            return;
+        };
+        cp.next = Instant::now() + cp.every;
+        let journal = Journal::new(
+            self.range.0,
+            self.range.1,
+            self.schedule.chunk_size(),
+            self.schedule.done(),
+            self.schedule.result(),
+        );
+        match checkpoint::save(&cp.path, &journal) {
+            Ok(()) if last => self.log.emit(Event::Checkpoint {
+                path: cp.path.display().to_string(),
+                finished: journal.finished(),
+            }),
+            Ok(()) => {}
+            Err(e) => self.log.emit(Event::Shutdown {
+                reason: format!("cannot write the checkpoint {}: {e}", cp.path.display()),
+            }),
+        }
     }
 
     /// Whether a worker is being waited on: busy, or not yet said Hello.
@@ -242,12 +372,15 @@ impl<'a> Supervisor<'a> {
             .is_some_and(|w| !w.ready || self.schedule.in_flight(slot).is_some())
     }
 
-    /// The earliest moment a worker we wait on becomes stalled.
+    /// The earliest moment something is due: a worker we wait on becomes
+    /// stalled, or the journal is to be written.
     fn next_deadline(&self) -> Option<Instant> {
         (0..self.workers.len())
             .filter(|&s| self.owes_frames(s))
             .filter_map(|s| self.workers[s].as_ref())
             .map(|w| self.stall.deadline(w.heard))
+            .chain(self.checkpoint.as_ref().map(|c| c.next))
+            .chain(self.next_draw)
             .min()
     }
 
@@ -302,6 +435,7 @@ impl<'a> Supervisor<'a> {
             ready: false,
             heard: Instant::now(),
             replacing_since: self.failed_at[slot].take(),
+            progress: 0,
         });
         Ok(())
     }
@@ -441,7 +575,8 @@ impl<'a> Supervisor<'a> {
                 w.ready = true;
                 self.assign(slot)
             }
-            FromWorker::Progress { .. } => {
+            FromWorker::Progress { done, .. } => {
+                w.progress = done;
                 self.note_recovery(slot);
                 Ok(())
             }
@@ -494,6 +629,7 @@ impl<'a> Supervisor<'a> {
         };
         let w = self.workers[slot].as_mut().expect("live worker");
         w.heard = Instant::now();
+        w.progress = 0;
         match send(&mut w.to_worker, &msg) {
             Ok(()) => Ok(()),
             Err(e) => self.retire(slot, Cause::WriteFailed(e)),

@@ -1,0 +1,287 @@
+//! Long runs: checkpoint journals that survive SIGINT and SIGKILL, resume
+//! to a result identical to an uninterrupted run, refuse a journal that does
+//! not fit; and the live view, drawn only where asked, never on stdout.
+
+mod common;
+
+use common::{Counts, Run, run, run_clean, serial, wait_until};
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+/// A range that takes a few seconds here in a debug or release build, in
+/// small chunks so a journal grows often.
+const MAX: &str = "600000000";
+const CHUNK: &str = "1000000";
+
+fn journal_args<'a>(path: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--procs",
+        "2",
+        "--max",
+        MAX,
+        "--chunk",
+        CHUNK,
+        "--checkpoint",
+        path,
+        "--checkpoint-every",
+        "100ms",
+    ];
+    args.extend(extra);
+    args
+}
+
+fn reference() -> Counts {
+    Counts::of(&run_clean(&[
+        "--procs", "2", "--max", MAX, "--chunk", CHUNK,
+    ]))
+}
+
+fn finished_in(path: &Path) -> u64 {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let body = text.lines().nth(1).unwrap_or("{}");
+    let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    json["done"]
+        .as_array()
+        .map(|ranges| {
+            ranges
+                .iter()
+                .map(|r| r[1].as_u64().unwrap() - r[0].as_u64().unwrap() + 1)
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn interrupted_then_resumed_equals_an_uninterrupted_run() {
+    let _serial = serial();
+    let want = reference();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.journal");
+    let path = journal.to_str().unwrap();
+    for (round, sig) in [libc::SIGINT, libc::SIGTERM].into_iter().enumerate() {
+        let args = if round == 0 {
+            journal_args(path, &["--quiet", "--json"])
+        } else {
+            journal_args(path, &["--quiet", "--json", "--resume"])
+        };
+        let r = Run::start(&args);
+        // Interrupt once some work is journaled, at a moment that varies.
+        wait_until(Duration::from_secs(60), "a journal with work", || {
+            finished_in(&journal) > 0
+        });
+        std::thread::sleep(Duration::from_millis(37 * (round as u64 + 1)));
+        r.signal(sig);
+        let done = r.wait();
+        assert_eq!(done.code, Some(128 + sig), "{done:?}");
+        assert!(finished_in(&journal) > 0);
+    }
+    let done = run(&journal_args(path, &["--quiet", "--json", "--resume"]));
+    assert_eq!(done.code, Some(0), "{done:?}");
+    let json = done.json();
+    assert_eq!(Counts::of(&json), want, "{json}");
+    assert_eq!(json["sigma_sum_verified"], true);
+    assert!(json["resumed"].as_u64().unwrap() > 0, "{json}");
+    // Resuming a finished journal redoes nothing.
+    let again = run(&journal_args(path, &["--quiet", "--json", "--resume"])).json();
+    assert_eq!(Counts::of(&again), want);
+    assert_eq!(again["resumed"].as_u64(), Some(600_000_000));
+}
+
+#[test]
+fn a_supervisor_killed_mid_write_always_leaves_a_loadable_journal() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.journal");
+    let path = journal.to_str().unwrap();
+    let mut kills = 0;
+    for round in 0..12u64 {
+        let extra: &[&str] = if round == 0 {
+            &["--quiet", "--checkpoint-every", "1ms"]
+        } else {
+            &["--quiet", "--checkpoint-every", "1ms", "--resume"]
+        };
+        let mut args = journal_args(path, &[]);
+        args.truncate(args.len() - 2); // drop the 100ms default above
+        args.extend(extra);
+        let mut r = Run::start(&args);
+        if round > 0 || journal.exists() {
+            std::thread::sleep(Duration::from_millis(20 + round * 7));
+        } else {
+            wait_until(Duration::from_secs(60), "a first journal", || {
+                journal.exists()
+            });
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if r.running() {
+            r.signal(libc::SIGKILL);
+            kills += 1;
+        }
+        let done = r.wait();
+        assert!(done.code.is_none() || done.code == Some(0), "{done:?}");
+        // Whatever moment the kill hit, the journal is whole.
+        if journal.exists() {
+            let loaded = supervisor::checkpoint::load(&journal);
+            assert!(loaded.is_ok(), "round {round}: {loaded:?}");
+        }
+        let leftovers = fs::read_dir(dir.path()).unwrap().count();
+        assert!(leftovers <= 2, "temporary files pile up: {leftovers}");
+    }
+    assert!(kills >= 6, "only {kills} kills landed mid-run");
+}
+
+#[test]
+fn a_bad_journal_is_refused_and_left_untouched() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.journal");
+    let path = journal.to_str().unwrap();
+    run_clean(&[
+        "--max",
+        "3000000",
+        "--chunk",
+        "100000",
+        "--checkpoint",
+        path,
+    ]);
+    let good = fs::read(&journal).unwrap();
+    let refused = |bytes: &[u8], args: &[&str], needle: &str| {
+        fs::write(&journal, bytes).unwrap();
+        let done = run(args);
+        assert_eq!(done.code, Some(2), "{done:?}");
+        assert_eq!(done.stderr.lines().count(), 1, "{done:?}");
+        assert!(done.stderr.contains(needle), "{needle}: {done:?}");
+        assert!(done.stdout.is_empty());
+        assert_eq!(fs::read(&journal).unwrap(), bytes, "the file was changed");
+    };
+    let resume = [
+        "--max",
+        "3000000",
+        "--chunk",
+        "100000",
+        "--checkpoint",
+        path,
+        "--resume",
+    ];
+    // Another range, another chunk size.
+    refused(
+        &good,
+        &[
+            "--max",
+            "4000000",
+            "--chunk",
+            "100000",
+            "--checkpoint",
+            path,
+            "--resume",
+        ],
+        "does not match",
+    );
+    refused(
+        &good,
+        &[
+            "--max",
+            "3000000",
+            "--chunk",
+            "50000",
+            "--checkpoint",
+            path,
+            "--resume",
+        ],
+        "chunk size",
+    );
+    // Truncated, corrupted, not a journal at all, another version.
+    refused(&good[..good.len() / 2], &resume, "truncated");
+    let mut flipped = good.clone();
+    let at = flipped.len() / 2;
+    flipped[at] ^= 0x01;
+    refused(&flipped, &resume, "checksum");
+    refused(b"hello\n", &resume, "not a supervisor journal");
+    let text = String::from_utf8(good.clone()).unwrap();
+    refused(
+        text.replace("\"program\":\"", "\"program\":\"9.")
+            .as_bytes(),
+        &resume,
+        "checksum",
+    );
+    // Without --resume an existing journal is not overwritten.
+    refused(
+        &good,
+        &["--max", "3000000", "--checkpoint", path],
+        "already exists",
+    );
+}
+
+#[test]
+fn bad_checkpoint_arguments_fail_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let missing = dir.path().join("no/such/folder/j");
+    let unwritable = Path::new("/proc/j");
+    let nothing = dir.path().join("none.journal");
+    for (args, needle) in [
+        (vec!["--max", "100", "--checkpoint", folder], "folder"),
+        (
+            vec!["--max", "100", "--checkpoint", missing.to_str().unwrap()],
+            "cannot write",
+        ),
+        (
+            vec!["--max", "100", "--checkpoint", unwritable.to_str().unwrap()],
+            "cannot write",
+        ),
+        (vec!["--max", "100", "--resume"], "--checkpoint"),
+        (
+            vec![
+                "--max",
+                "100",
+                "--resume",
+                "--checkpoint",
+                nothing.to_str().unwrap(),
+            ],
+            "does not exist",
+        ),
+        (
+            vec![
+                "--max",
+                "100",
+                "--checkpoint-every",
+                "0s",
+                "--checkpoint",
+                "j",
+            ],
+            "more than zero",
+        ),
+    ] {
+        let done = run(&args);
+        assert_eq!(done.code, Some(2), "{args:?}: {done:?}");
+        assert_eq!(done.stderr.lines().count(), 1, "{args:?}: {done:?}");
+        assert!(done.stderr.contains(needle), "{args:?}: {done:?}");
+        assert!(!done.stderr.contains("started"), "work began: {done:?}");
+    }
+}
+
+#[test]
+fn the_live_view_is_drawn_only_where_asked() {
+    let _serial = serial();
+    // Not a terminal, auto: no escape codes at all.
+    let auto = run(&["--max", "50000000", "--procs", "2"]);
+    assert_eq!(auto.code, Some(0));
+    assert!(!auto.stderr.contains('\x1b'), "{auto:?}");
+    let never = run(&["--max", "50000000", "--procs", "2", "--progress", "never"]);
+    assert!(!never.stderr.contains('\x1b'));
+    // Forced: the view is drawn on stderr; --json stays clean on stdout.
+    let always = run(&[
+        "--max",
+        "300000000",
+        "--procs",
+        "2",
+        "--progress",
+        "always",
+        "--json",
+    ]);
+    assert_eq!(always.code, Some(0), "{always:?}");
+    assert!(always.stderr.contains('\x1b'), "{always:?}");
+    assert!(always.stderr.contains("worker   0  pid"), "{always:?}");
+    assert!(!always.stdout.contains('\x1b'));
+    always.json();
+}
