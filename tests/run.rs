@@ -295,9 +295,6 @@ fn workers_do_not_inherit_the_supervisors_inherited_descriptors_fork() {
 }
 
 #[test]
-#[ignore = "bug: with --start-method spawn, a descriptor the supervisor inherited \
-            without close-on-exec (e.g. `7>/dev/null` from a shell) stays open in \
-            every worker (fork workers close everything above 2)"]
 fn workers_do_not_inherit_the_supervisors_inherited_descriptors_spawn() {
     let _serial = serial();
     one_thread_and_clean_workers("spawn", true);

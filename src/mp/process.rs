@@ -133,7 +133,11 @@ impl Process {
         // SAFETY: the hook calls only async-signal-safe functions
         // (sigaction, sigprocmask, prctl, getppid).
         unsafe {
-            command.pre_exec(move || child_prologue(parent).map_err(io::Error::from));
+            command.pre_exec(move || {
+                child_prologue(parent)?;
+                cloexec_from(3);
+                Ok(())
+            });
         }
         let child = command.spawn()?;
         Ok(Process {
@@ -148,7 +152,11 @@ impl Process {
         let parent = nix::unistd::getpid();
         // SAFETY: as in `spawn`.
         unsafe {
-            command.pre_exec(move || child_prologue(parent).map_err(io::Error::from));
+            command.pre_exec(move || {
+                child_prologue(parent)?;
+                cloexec_from(3);
+                Ok(())
+            });
         }
         let mut child = command.spawn()?;
         let to_child: OwnedFd = child.stdin.take().expect("piped stdin").into();
@@ -289,6 +297,40 @@ fn adopt_stdio(stdin: RawFd, stdout: RawFd) {
     }
 }
 
+/// Marks every descriptor numbered `first` or above close-on-exec, so a
+/// spawned program gets only its stdin, stdout and stderr, even of the
+/// descriptors this process inherited without the flag. (Closing them here
+/// instead would also close std's pipe that reports a failed exec.)
+fn cloexec_from(first: RawFd) {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag.
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as u32,
+            u32::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    } == 0;
+    if !done {
+        for fd in first..open_max() {
+            // SAFETY: F_SETFD on a descriptor that may not be open is harmless.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+}
+
+/// The descriptor limit, for the loops that stand in for close_range.
+fn open_max() -> RawFd {
+    // SAFETY: sysconf has no preconditions.
+    let open_max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
+    if open_max > 0 {
+        open_max as RawFd
+    } else {
+        1024
+    }
+}
+
 /// Closes every descriptor numbered `first` or above.
 fn close_from(first: RawFd) {
     // SAFETY: close_range only closes descriptors; nothing in a freshly
@@ -311,7 +353,7 @@ fn close_from(first: RawFd) {
 
 /// Runs first in every child: default signal handling, an empty mask, death
 /// with the parent. Only async-signal-safe calls.
-fn child_prologue(parent: Pid) -> Result<(), Errno> {
+fn child_prologue(parent: Pid) -> io::Result<()> {
     for sig in [
         Signal::SIGINT,
         Signal::SIGTERM,
@@ -325,12 +367,12 @@ fn child_prologue(parent: Pid) -> Result<(), Errno> {
     signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
     // SAFETY: PR_SET_PDEATHSIG takes a signal number and no pointers.
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
-        return Err(Errno::last());
+        return Err(Errno::last().into());
     }
     // The parent may have died between fork and prctl: then no death signal
     // will ever come, and we have been re-parented.
     if nix::unistd::getppid() != parent {
-        return Err(Errno::ESRCH);
+        return Err(Errno::ESRCH.into());
     }
     Ok(())
 }
