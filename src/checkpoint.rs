@@ -117,11 +117,10 @@ pub fn decode(bytes: &[u8]) -> Result<Journal, String> {
     if lines.next() != Some("") || lines.next().is_some() {
         return Err("it has unexpected content after the checksum".into());
     }
-    let want = sum
-        .strip_prefix("fnv1a64 ")
-        .and_then(|h| u64::from_str_radix(h, 16).ok())
-        .ok_or("its checksum line is damaged")?;
-    if checksum(body.as_bytes()) != want {
+    if !sum.starts_with("fnv1a64 ") {
+        return Err("its checksum line is damaged".into());
+    }
+    if sum != format!("fnv1a64 {:016x}", checksum(body.as_bytes())) {
         return Err("its checksum does not match: it is corrupted or truncated".into());
     }
     serde_json::from_str(body).map_err(|e| format!("its content is damaged ({e})"))
