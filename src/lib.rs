@@ -3,9 +3,11 @@
 //! processes and supervising them like an Erlang/OTP supervisor.
 //!
 //! Data flows one way: [`cli`] → [`cli::Config`] → the event loop in
-//! [`supervisor`] (with [`schedule`] and [`launch`], on [`mp`]) → the
-//! [`worker`] loop running the [`sigma`] kernel → frames ([`protocol`]) →
-//! the event loop → [`report`] and [`events`].
+//! [`supervisor`] (with [`schedule`], [`health`], [`checkpoint`] and
+//! [`launch`], on [`mp`]) → the [`worker`] loop running the [`sigma`] kernel
+//! (and [`fault`]s, when injected) → frames ([`protocol`]) → the event loop →
+//! [`report`], [`events`] and the live view ([`progress`]).
+//! [`isolation`] runs the threads-versus-processes experiments.
 
 pub mod checkpoint;
 pub mod cli;
