@@ -33,11 +33,11 @@ for max in "${sizes[@]}"; do
     for procs in 1 2 8; do
         for method in fork spawn; do
             cmds+=("$bin --procs $procs --max $max --start-method $method --quiet")
-            names+=("--procs $procs $method")
+            names+=("procs $procs, $method")
         done
     done
     cmds+=("$bin --procs 2 --max $max --mode threads --quiet")
-    names+=("--procs 2 threads")
+    names+=("procs 2, threads")
     args=()
     for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
     echo "== --max $max ($runs runs each)"

@@ -7,7 +7,7 @@ max=${1:-1000000}
 procs=${2:-8}
 cargo build --release --quiet
 if command -v hyperfine >/dev/null 2>&1; then
-    hyperfine --warmup 1 --runs 5 --style basic \
+    hyperfine --warmup 0 --runs 3 --style basic \
         -n "python multiprocessing, trial division" "python3 scripts/peers/seed_mp.py --max $max --procs $procs" \
         -n "supervisor" "target/release/supervisor --max $max --procs $procs --quiet"
 else
