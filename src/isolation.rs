@@ -44,6 +44,9 @@ pub struct Row {
     pub signal: Option<String>,
     pub lost_numbers: u64,
     pub elapsed_s: f64,
+    /// From the fault to a replacement worker's first progress, when the
+    /// run recovered from it.
+    pub recovery_ms: Option<f64>,
     pub note: String,
     /// Whether the cell behaved as the model predicts.
     pub as_predicted: bool,
@@ -61,27 +64,19 @@ struct Report<'a> {
 /// behaved as predicted, 1 otherwise.
 pub fn run(args: &IsolationArgs) -> i32 {
     let reference = experiment(args, "processes", None);
-    let Some(reference_json) = reference.1.clone() else {
+    let Some(reference_json) = reference.json.clone() else {
         eprintln!("supervisor isolation: the clean reference run failed");
         return 1;
     };
     let mut rows = Vec::new();
     for fault in FAULTS {
         for mode in ["threads", "processes"] {
-            let (status, json, elapsed) = if fault.is_none() && mode == "processes" {
+            let run = if fault.is_none() && mode == "processes" {
                 reference.clone()
             } else {
                 experiment(args, mode, fault)
             };
-            rows.push(judge(
-                args,
-                mode,
-                fault,
-                status,
-                json.as_ref(),
-                &reference_json,
-                elapsed,
-            ));
+            rows.push(judge(args, mode, fault, &run, &reference_json));
         }
     }
     let all = rows.iter().all(|r| r.as_predicted);
@@ -105,12 +100,34 @@ pub fn run(args: &IsolationArgs) -> i32 {
 /// How an experiment's process ended: (exit code, signal).
 type Status = (Option<i32>, Option<i32>);
 
+/// What one experiment left behind.
+#[derive(Clone, Debug)]
+struct Experiment {
+    status: Status,
+    json: Option<Value>,
+    elapsed_s: f64,
+    /// From the fault to a replacement's first progress: the silence before
+    /// a stall was declared, plus detection to progress (from the events).
+    recovery_ms: Option<f64>,
+}
+
+/// The recovery time in an experiment's event lines, if one recovered.
+fn recovery_ms(events: &str) -> Option<f64> {
+    let events: Vec<Value> = events
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let after = events.iter().find(|e| e["event"] == "recovered")?["after_ms"].as_f64()?;
+    let silent = events
+        .iter()
+        .find(|e| e["event"] == "stalled")
+        .and_then(|e| e["silent_s"].as_f64())
+        .unwrap_or(0.0);
+    Some(silent * 1e3 + after)
+}
+
 /// Runs one experiment as a child process of the demo.
-fn experiment(
-    args: &IsolationArgs,
-    mode: &str,
-    fault: Option<Fault>,
-) -> (Status, Option<Value>, f64) {
+fn experiment(args: &IsolationArgs, mode: &str, fault: Option<Fault>) -> Experiment {
     // A leaking worker sends nothing while it allocates: give it time to hit
     // its limit, so the row shows the limit at work and not a stall.
     let stall_timeout = if fault == Some(Fault::Leak) {
@@ -118,7 +135,11 @@ fn experiment(
     } else {
         "500ms"
     };
+    let events = tempfile::NamedTempFile::new().ok();
     let mut cmd = Command::new("/proc/self/exe");
+    if let Some(events) = &events {
+        cmd.arg("--events").arg(events.path());
+    }
     cmd.args(["--mode", mode, "--json", "--quiet"])
         .args(["--procs", &args.procs.to_string()])
         .args(["--max", &args.max.to_string()])
@@ -143,15 +164,25 @@ fn experiment(
     }
     let start = Instant::now();
     let output = cmd.output();
-    let elapsed = start.elapsed().as_secs_f64();
+    let elapsed_s = start.elapsed().as_secs_f64();
+    let recovery_ms = events
+        .and_then(|e| std::fs::read_to_string(e.path()).ok())
+        .and_then(|text| recovery_ms(&text));
     match output {
-        Ok(out) => {
-            let json = serde_json::from_slice::<Value>(&out.stdout).ok();
-            ((out.status.code(), out.status.signal()), json, elapsed)
-        }
+        Ok(out) => Experiment {
+            status: (out.status.code(), out.status.signal()),
+            json: serde_json::from_slice::<Value>(&out.stdout).ok(),
+            elapsed_s,
+            recovery_ms,
+        },
         Err(e) => {
             eprintln!("supervisor isolation: cannot run an experiment: {e}");
-            ((None, None), None, elapsed)
+            Experiment {
+                status: (None, None),
+                json: None,
+                elapsed_s,
+                recovery_ms: None,
+            }
         }
     }
 }
@@ -164,11 +195,11 @@ fn judge(
     args: &IsolationArgs,
     mode: &'static str,
     fault: Option<Fault>,
-    (exit, signal): Status,
-    json: Option<&Value>,
+    run: &Experiment,
     reference: &Value,
-    elapsed_s: f64,
 ) -> Row {
+    let (exit, signal) = run.status;
+    let json = run.json.as_ref();
     let same = |key: &str| json.is_some_and(|j| j[key] == reference[key]);
     let correct = ["perfect", "abundant", "deficient", "sigma_sum", "checked"]
         .iter()
@@ -222,7 +253,8 @@ fn judge(
         exit,
         signal: signal_name,
         lost_numbers: args.max - checked.min(args.max),
-        elapsed_s,
+        elapsed_s: run.elapsed_s,
+        recovery_ms: run.recovery_ms,
         note,
         as_predicted,
     }
@@ -241,7 +273,12 @@ fn table(args: &IsolationArgs, rows: &[Row]) -> String {
             let code = r.exit.map_or("?".to_string(), |c| c.to_string());
             format!("DIED (exit {code}), {} numbers lost", r.lost_numbers)
         };
-        format!("{verdict}, {:.2} s", r.elapsed_s)
+        match r.recovery_ms {
+            Some(ms) if r.completed => {
+                format!("{verdict}, recovered in {ms:.0} ms, {:.2} s", r.elapsed_s)
+            }
+            _ => format!("{verdict}, {:.2} s", r.elapsed_s),
+        }
     };
     let mut out = String::new();
     let _ = writeln!(

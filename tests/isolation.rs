@@ -155,6 +155,7 @@ fn the_isolation_demo_behaves_as_predicted() {
             "signal",
             "lost_numbers",
             "elapsed_s",
+            "recovery_ms",
             "note",
         ] {
             assert!(row.get(key).is_some(), "{key} missing in {row}");

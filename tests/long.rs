@@ -285,3 +285,32 @@ fn the_live_view_is_drawn_only_where_asked() {
     assert!(!always.stdout.contains('\x1b'));
     always.json();
 }
+
+#[test]
+fn the_live_view_keeps_the_supervisor_single_threaded() {
+    let _serial = serial();
+    let r = Run::start(&[
+        "--max",
+        "100000000000",
+        "--procs",
+        "2",
+        "--progress",
+        "always",
+        "--quiet",
+    ]);
+    r.wait_for_workers(2);
+    for _ in 0..20 {
+        let tasks = fs::read_dir(format!("/proc/{}/task", r.pid))
+            .unwrap()
+            .count();
+        assert_eq!(tasks, 1, "the supervisor has {tasks} threads while drawing");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    r.signal(libc::SIGINT);
+    let done = r.wait();
+    assert_eq!(done.code, Some(130), "{done:?}");
+    assert!(
+        done.stderr.contains("worker   1  pid"),
+        "the view was drawn: {done:?}"
+    );
+}
