@@ -24,4 +24,6 @@ pub mod report;
 pub mod schedule;
 pub mod sigma;
 pub mod supervisor;
+#[cfg(test)]
+mod test_rng;
 pub mod worker;

@@ -514,23 +514,7 @@ pub fn sigma_sum_range(lo: u64, hi: u64) -> u128 {
 mod tests {
     use super::*;
 
-    /// splitmix64: a tiny deterministic generator for test positions.
-    struct SplitMix64(u64);
-
-    impl SplitMix64 {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-
-        /// Uniform-ish in [lo, hi] (the modulo bias does not matter here).
-        fn range(&mut self, lo: u64, hi: u64) -> u64 {
-            lo + self.next() % (hi - lo + 1)
-        }
-    }
+    use crate::test_rng::SplitMix64;
 
     /// The result `run` should give, from σ by trial division.
     fn naive_result(lo: u64, hi: u64) -> ChunkResult {

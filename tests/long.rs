@@ -14,7 +14,8 @@ use std::time::Duration;
 const MAX: &str = "600000000";
 const CHUNK: &str = "1000000";
 
-fn journal_args<'a>(path: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+/// A run of [1, MAX] journaled to `path`, written every `every`.
+fn journal_args<'a>(path: &'a str, every: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "--procs",
         "2",
@@ -25,7 +26,7 @@ fn journal_args<'a>(path: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         "--checkpoint",
         path,
         "--checkpoint-every",
-        "100ms",
+        every,
     ];
     args.extend(extra);
     args
@@ -61,9 +62,9 @@ fn interrupted_then_resumed_equals_an_uninterrupted_run() {
     let path = journal.to_str().unwrap();
     for (round, sig) in [libc::SIGINT, libc::SIGTERM].into_iter().enumerate() {
         let args = if round == 0 {
-            journal_args(path, &["--quiet", "--json"])
+            journal_args(path, "100ms", &["--quiet", "--json"])
         } else {
-            journal_args(path, &["--quiet", "--json", "--resume"])
+            journal_args(path, "100ms", &["--quiet", "--json", "--resume"])
         };
         let r = Run::start(&args);
         // Interrupt once some work is journaled, at a moment that varies.
@@ -76,14 +77,23 @@ fn interrupted_then_resumed_equals_an_uninterrupted_run() {
         assert_eq!(done.code, Some(128 + sig), "{done:?}");
         assert!(finished_in(&journal) > 0);
     }
-    let done = run(&journal_args(path, &["--quiet", "--json", "--resume"]));
+    let done = run(&journal_args(
+        path,
+        "100ms",
+        &["--quiet", "--json", "--resume"],
+    ));
     assert_eq!(done.code, Some(0), "{done:?}");
     let json = done.json();
     assert_eq!(Counts::of(&json), want, "{json}");
     assert_eq!(json["sigma_sum_verified"], true);
     assert!(json["resumed"].as_u64().unwrap() > 0, "{json}");
     // Resuming a finished journal redoes nothing.
-    let again = run(&journal_args(path, &["--quiet", "--json", "--resume"])).json();
+    let again = run(&journal_args(
+        path,
+        "100ms",
+        &["--quiet", "--json", "--resume"],
+    ))
+    .json();
     assert_eq!(Counts::of(&again), want);
     assert_eq!(again["resumed"].as_u64(), Some(600_000_000));
 }
@@ -97,14 +107,11 @@ fn a_supervisor_killed_mid_write_always_leaves_a_loadable_journal() {
     let mut kills = 0;
     for round in 0..12u64 {
         let extra: &[&str] = if round == 0 {
-            &["--quiet", "--checkpoint-every", "1ms"]
+            &["--quiet"]
         } else {
-            &["--quiet", "--checkpoint-every", "1ms", "--resume"]
+            &["--quiet", "--resume"]
         };
-        let mut args = journal_args(path, &[]);
-        args.truncate(args.len() - 2); // drop the 100ms default above
-        args.extend(extra);
-        let mut r = Run::start(&args);
+        let mut r = Run::start(&journal_args(path, "1ms", extra));
         if round > 0 || journal.exists() {
             std::thread::sleep(Duration::from_millis(20 + round * 7));
         } else {

@@ -136,49 +136,31 @@ impl Process {
 
     /// Executes `command` as a child (Python's spawn start method: a fresh
     /// address space). The same reset, death signal and parent check run in
-    /// the child before the program is executed.
+    /// the child before the program is executed, and it gets no descriptor
+    /// above stderr.
     pub fn spawn(command: &mut Command) -> io::Result<Process> {
-        let parent = nix::unistd::getpid();
-        // SAFETY: the hook calls only async-signal-safe functions
-        // (sigaction, sigprocmask, prctl, getppid).
-        unsafe {
-            command.pre_exec(move || {
-                child_prologue(parent)?;
-                cloexec_from(3);
-                Ok(())
-            });
-        }
-        let child = command.spawn()?;
-        Ok(Process {
-            pid: Pid::from_raw(child.id() as i32),
-            exitcode: None,
-        })
+        spawn_hardened(command).map(|child| Process::of(&child))
     }
 
     /// Executes `command` with its stdin and stdout piped to the parent.
     pub fn spawn_piped(command: &mut Command) -> io::Result<(Process, Pipes)> {
         command.stdin(Stdio::piped()).stdout(Stdio::piped());
-        let parent = nix::unistd::getpid();
-        // SAFETY: as in `spawn`.
-        unsafe {
-            command.pre_exec(move || {
-                child_prologue(parent)?;
-                cloexec_from(3);
-                Ok(())
-            });
-        }
-        let mut child = command.spawn()?;
+        let mut child = spawn_hardened(command)?;
         let to_child: OwnedFd = child.stdin.take().expect("piped stdin").into();
         let from_child: OwnedFd = child.stdout.take().expect("piped stdout").into();
         let pipes = Pipes {
             to_child: File::from(to_child),
             from_child: File::from(from_child),
         };
-        let process = Process {
+        Ok((Process::of(&child), pipes))
+    }
+
+    /// The running child of a std `Child` (which it takes over reaping).
+    fn of(child: &std::process::Child) -> Process {
+        Process {
             pid: Pid::from_raw(child.id() as i32),
             exitcode: None,
-        };
-        Ok((process, pipes))
+        }
     }
 
     /// The child's process id.
@@ -285,6 +267,22 @@ impl Process {
         };
         Ok(self.exitcode)
     }
+}
+
+/// Spawns `command` after the child prologue, with every descriptor above
+/// stderr marked close-on-exec.
+fn spawn_hardened(command: &mut Command) -> io::Result<std::process::Child> {
+    let parent = nix::unistd::getpid();
+    // SAFETY: the hook calls only async-signal-safe functions (sigaction,
+    // sigprocmask, prctl, getppid, close_range or fcntl).
+    unsafe {
+        command.pre_exec(move || {
+            child_prologue(parent)?;
+            cloexec_from(3);
+            Ok(())
+        });
+    }
+    command.spawn()
 }
 
 /// Describes a Python-style exit code for people: "exit code 7",

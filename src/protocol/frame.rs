@@ -197,17 +197,7 @@ mod tests {
         Text(String),
     }
 
-    /// A deterministic pseudo-random stream (splitmix64).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-    }
+    use crate::test_rng::SplitMix64;
 
     #[test]
     fn round_trip_through_a_stream() {
@@ -318,7 +308,7 @@ mod tests {
 
     #[test]
     fn random_bytes_never_panic() {
-        let mut rng = Rng(42);
+        let mut rng = SplitMix64(42);
         for round in 0..20_000 {
             let len = (rng.next() % 64) as usize;
             let mut bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
