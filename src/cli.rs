@@ -3,6 +3,7 @@
 //! the program uses. Nothing past this module sees a raw string.
 
 use crate::fault::{Fault, Injection};
+use crate::hosts::{self, DEFAULT_LAUNCHER, DEFAULT_REMOTE_WORKER, Host, LOCALHOST, Template};
 use crate::sigma::MAX_SUPPORTED;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -18,7 +19,8 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// Incomplete: some ranges could not be checked.
     pub const INCOMPLETE: i32 = 3;
-    /// Restart intensity exceeded: the run was stopped.
+    /// Restart intensity exceeded, or every host is down: the run was
+    /// stopped.
     pub const RESTARTS: i32 = 4;
     /// Stopped by SIGINT (128 + 2).
     pub const SIGINT: i32 = 130;
@@ -32,7 +34,7 @@ Exit codes:
   1  internal error, or the Σσ self-check failed
   2  usage error
   3  incomplete: some ranges could not be checked (quarantined)
-  4  restart intensity exceeded: the run was stopped
+  4  restart intensity exceeded, or every host is down: the run was stopped
   130, 143  stopped by SIGINT, SIGTERM (partial summary printed)";
 
 /// Check every integer in [MIN, MAX] for being perfect, on worker processes.
@@ -182,7 +184,7 @@ pub struct RunArgs {
 
     /// Inject a fault (repeatable): KIND:SLOT fires once in the next worker
     /// of that slot (KIND: hang, stop, abort, segv, exit, garbage, oversize,
-    /// panic, scribble, leak);
+    /// panic, scribble, leak, skew);
     /// crash-at:N makes every process that reaches N abort
     #[arg(long, value_name = "SPEC")]
     pub inject: Vec<Injection>,
@@ -203,6 +205,43 @@ pub struct RunArgs {
     /// The live view on stderr: auto (only on a terminal), always, never
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,
+
+    /// Run workers on these hosts: host[:slots],... (slots default to 1;
+    /// `localhost` runs here without a launcher; replaces --procs)
+    #[arg(long, value_name = "LIST", value_parser = parse_hosts, conflicts_with_all = ["procs", "hostfile"])]
+    pub hosts: Option<HostList>,
+
+    /// Like --hosts, from FILE: one host[:slots] a line, # comments
+    #[arg(long, value_name = "FILE", conflicts_with = "procs")]
+    pub hostfile: Option<PathBuf>,
+
+    /// How a worker is started on a remote host: {host} is the host,
+    /// {worker} the worker program (its arguments follow it); split into
+    /// words without a shell
+    #[arg(long, value_name = "TEMPLATE", default_value = DEFAULT_LAUNCHER, value_parser = Template::parse)]
+    pub launcher: Template,
+
+    /// The worker program on remote hosts
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_REMOTE_WORKER, value_parser = parse_remote_worker)]
+    pub remote_worker: String,
+
+    /// A remote host whose workers fail this many times in a row (no chunk
+    /// finished in between) is marked down; the run goes on without it
+    #[arg(long, value_name = "N", default_value = "3", value_parser = parse_positive, allow_hyphen_values = true)]
+    pub host_retries: u64,
+}
+
+/// `--hosts`'s value: one argument, a list of hosts.
+#[derive(Clone, Debug)]
+pub struct HostList(pub Vec<Host>);
+
+fn parse_hosts(s: &str) -> Result<HostList, String> {
+    hosts::parse_hosts(s).map(HostList)
+}
+
+/// `--remote-worker`'s value parser.
+fn parse_remote_worker(s: &str) -> Result<String, String> {
+    hosts::check_remote_worker(s).map(|()| s.to_string())
 }
 
 /// When the live view is drawn.
@@ -235,6 +274,10 @@ pub struct WorkerArgs {
     /// Address-space limit in bytes
     #[arg(long)]
     pub mem_limit: Option<u64>,
+    /// Exit when no frame comes from the supervisor for this many
+    /// milliseconds (it pings)
+    #[arg(long)]
+    pub watchdog_ms: Option<u64>,
 }
 
 /// A validated run: everything the supervisor needs, typed.
@@ -268,6 +311,14 @@ pub struct Config {
     /// Per slot, the faults its next processes inject, in order.
     pub faults: Vec<Vec<Fault>>,
     pub crash_at: Option<u64>,
+    /// Where the slots are, in slot order (without --hosts, `localhost`
+    /// with every slot).
+    pub hosts: Vec<Host>,
+    /// Whether --hosts or --hostfile was given.
+    pub hosts_given: bool,
+    pub launcher: Template,
+    pub remote_worker: String,
+    pub host_retries: u32,
 }
 
 /// The most worker processes a run may have.
@@ -285,10 +336,38 @@ impl Config {
         if args.min > max {
             return Err(format!("--min {} is greater than --max {max}", args.min));
         }
-        let procs = match args.procs {
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_PROCS)),
+        let hosts_given = args.hosts.is_some() || args.hostfile.is_some();
+        let hosts = match (args.hosts, &args.hostfile) {
+            (Some(HostList(hosts)), _) => hosts,
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("--hostfile {}: {e}", path.display()))?;
+                hosts::parse_hostfile(&text)
+                    .map_err(|why| format!("--hostfile {}: {why}", path.display()))?
+            }
+            (None, None) => vec![Host {
+                name: LOCALHOST.to_string(),
+                slots: match args.procs {
+                    Some(n) => n,
+                    None => {
+                        std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_PROCS))
+                    }
+                },
+            }],
         };
+        let procs: usize = hosts.iter().map(|h| h.slots).sum();
+        let remote = hosts.iter().any(|h| !h.is_local());
+        if remote && args.mode == Mode::Threads {
+            return Err("remote hosts run worker processes; --mode threads needs \
+                        --hosts localhost or no --hosts"
+                .to_string());
+        }
+        if remote && !on_path(args.launcher.program()) {
+            return Err(format!(
+                "--launcher: the program '{}' is not found",
+                args.launcher.program()
+            ));
+        }
         let numbers = max - args.min + 1;
         let chunk = args
             .chunk
@@ -317,6 +396,8 @@ impl Config {
             .map_err(|_| "--max-attempts is too large".to_string())?;
         let max_restarts = u32::try_from(args.max_restarts)
             .map_err(|_| "--max-restarts is too large".to_string())?;
+        let host_retries = u32::try_from(args.host_retries)
+            .map_err(|_| "--host-retries is too large".to_string())?;
         Ok(Config {
             min: args.min,
             max,
@@ -346,6 +427,11 @@ impl Config {
             },
             faults,
             crash_at,
+            hosts,
+            hosts_given,
+            launcher: args.launcher,
+            remote_worker: args.remote_worker,
+            host_retries,
         })
     }
 
@@ -353,6 +439,21 @@ impl Config {
     pub fn numbers(&self) -> u64 {
         self.max - self.min + 1
     }
+}
+
+/// Whether `program` can be executed: a path to an executable file, or a
+/// name found in one of the `PATH` directories.
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return executable(std::path::Path::new(program));
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(program))))
 }
 
 /// The default chunk: about four chunks per worker so fast workers can take
@@ -508,6 +609,92 @@ mod tests {
             (
                 &["--max", "5", "--procs", "2", "--inject", "hang:2"],
                 "slot 2 does not exist",
+            ),
+        ] {
+            let err = config(args).unwrap_err();
+            assert!(!err.contains('\n'), "{args:?}: {err}");
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn hosts_and_launchers() {
+        let c = config(&["--max", "100"]).unwrap();
+        assert_eq!(c.hosts.len(), 1);
+        assert!(c.hosts[0].is_local() && c.hosts[0].slots == c.procs && !c.hosts_given);
+        let c = config(&["--max", "100", "--hosts", "localhost:2,127.0.0.1:3"]).unwrap();
+        assert_eq!((c.procs, c.hosts.len(), c.host_retries), (5, 2, 3));
+        assert!(c.hosts_given);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hosts");
+        std::fs::write(&file, "# two\nlocalhost:1\n10.0.0.2:4\n").unwrap();
+        let c = config(&["--max", "100", "--hostfile", file.to_str().unwrap()]).unwrap();
+        assert_eq!(c.procs, 5);
+        let c = config(&[
+            "--max",
+            "100",
+            "--hosts",
+            "n1",
+            "--launcher",
+            "ssh -p 2222 {host} {worker}",
+            "--remote-worker",
+            "~/bin/supervisor-worker",
+            "--host-retries",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(c.remote_worker, "~/bin/supervisor-worker");
+        assert_eq!(c.host_retries, 5);
+        assert_eq!(c.launcher.program(), "ssh");
+    }
+
+    #[test]
+    fn bad_hosts_and_launchers_are_one_clear_line() {
+        let missing = "/nonexistent/hostfile";
+        for (args, needle) in [
+            (&["--max", "5", "--hosts", "a;b"][..], "not a host name"),
+            (
+                &["--max", "5", "--hosts", "n1", "--procs", "2"],
+                "cannot be used with",
+            ),
+            (
+                &["--max", "5", "--hosts", "n1", "--hostfile", "f"],
+                "cannot be used with",
+            ),
+            (
+                &["--max", "5", "--hostfile", missing],
+                "--hostfile /nonexistent/hostfile",
+            ),
+            (
+                &["--max", "5", "--hosts", "n1", "--launcher", "ssh {host}"],
+                "{worker}",
+            ),
+            (
+                &[
+                    "--max",
+                    "5",
+                    "--hosts",
+                    "n1",
+                    "--launcher",
+                    "no-such-program-x {worker}",
+                ],
+                "'no-such-program-x' is not found",
+            ),
+            (
+                &["--max", "5", "--hosts", "n1", "--remote-worker", "w;x"],
+                "not allowed",
+            ),
+            (
+                &["--max", "5", "--hosts", "n1", "--host-retries", "0"],
+                "at least 1",
+            ),
+            (
+                &["--max", "5", "--hosts", "n1", "--mode", "threads"],
+                "worker processes",
+            ),
+            (
+                &["--max", "5", "--hosts", "n1:2", "--inject", "skew:2"],
+                "slot 2",
             ),
         ] {
             let err = config(args).unwrap_err();

@@ -2,6 +2,7 @@
 //! event on stderr for a person, and optionally the same events as JSON
 //! lines in a file for a program.
 
+use crate::hosts::LOCALHOST;
 use serde::Serialize;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -29,8 +30,15 @@ impl From<crate::schedule::Chunk> for ChunkRef {
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    /// A worker process began in a slot.
-    Started { slot: usize, pid: i32 },
+    /// A worker process began in a slot, on a host (for a remote host, the
+    /// pid is its launcher's).
+    Started { slot: usize, pid: i32, host: String },
+    /// A remote worker said Hello: it runs, with this pid on its host.
+    Connected {
+        slot: usize,
+        host: String,
+        remote_pid: u32,
+    },
     /// A busy worker sent nothing for the stall timeout.
     Stalled {
         slot: usize,
@@ -45,6 +53,7 @@ pub enum Event {
     Died {
         slot: usize,
         pid: i32,
+        host: String,
         status: String,
         cause: String,
         chunk: Option<ChunkRef>,
@@ -73,6 +82,13 @@ pub enum Event {
     Quarantined { chunk: ChunkRef },
     /// The journal was written at a stop.
     Checkpoint { path: String, finished: u64 },
+    /// A host was given up on: its workers are stopped, their chunks go
+    /// to the other hosts.
+    HostDown {
+        host: String,
+        failures: u64,
+        reason: String,
+    },
     /// The run is stopping, and why.
     Shutdown { reason: String },
 }
@@ -85,7 +101,17 @@ impl Event {
             None => String::new(),
         };
         match self {
-            Event::Started { slot, pid } => format!("worker {slot} (pid {pid}) started"),
+            Event::Started { slot, pid, host } if host == LOCALHOST => {
+                format!("worker {slot} (pid {pid}) started")
+            }
+            Event::Started { slot, pid, host } => {
+                format!("worker {slot} (launcher pid {pid}) starting on {host}")
+            }
+            Event::Connected {
+                slot,
+                host,
+                remote_pid,
+            } => format!("worker {slot} running on {host} as pid {remote_pid}"),
             Event::Stalled {
                 slot,
                 pid,
@@ -101,11 +127,17 @@ impl Event {
             Event::Died {
                 slot,
                 pid,
+                host,
                 status,
                 cause,
                 chunk: c,
             } => format!(
-                "worker {slot} (pid {pid}) died ({status}): {cause}{}",
+                "worker {slot} (pid {pid}{}) died ({status}): {cause}{}",
+                if host == LOCALHOST {
+                    String::new()
+                } else {
+                    format!(" on {host}")
+                },
                 chunk(c)
             ),
             Event::Replaced {
@@ -131,6 +163,13 @@ impl Event {
             Event::Quarantined { chunk: c } => format!(
                 "chunk {} [{}, {}] quarantined: it kills every worker that checks it",
                 c.id, c.lo, c.hi
+            ),
+            Event::HostDown {
+                host,
+                failures,
+                reason,
+            } => format!(
+                "host {host} is down ({failures} failures): {reason}; its chunks go to the other hosts"
             ),
             Event::Shutdown { reason } => format!("shutdown: {reason}"),
             Event::Checkpoint { path, finished } => {

@@ -1,13 +1,18 @@
 //! How a worker is started, and the handle the event loop holds on it:
 //! a process forked (the child runs the worker loop in a copy of the
 //! supervisor) or spawned (this program executed again in its worker role, a
-//! fresh address space), or, in thread mode, a thread of this very process.
+//! fresh address space), a launcher (ssh) starting the worker program on a
+//! remote host, or, in thread mode, a thread of this very process.
 //! Every kind of worker talks the same frames over a pair of pipes, so the
 //! event loop does not care which it has; what differs is what can be done
-//! to it: a process can be killed, a thread cannot.
+//! to it: a process can be killed, a thread cannot. A remote worker's
+//! handle is its launcher process: killing that cuts the worker's channel,
+//! and the worker dies of it (end of input, its parent sshd gone, or its
+//! watchdog).
 
 use crate::cli::StartMethod;
 use crate::fault::Fault;
+use crate::hosts::{Host, Template};
 use crate::mp::{Pipes, Process, describe_exitcode, pipe};
 use crate::worker::{self, WorkerOptions};
 use std::fs::File;
@@ -36,6 +41,20 @@ pub struct Launcher {
     /// The program the spawn method executes; `None` is this executable
     /// (`/proc/self/exe`, which works even if the file was replaced since).
     pub program: Option<PathBuf>,
+    /// How workers on remote hosts are started.
+    pub remote: Remote,
+}
+
+/// How a worker is started on a remote host.
+#[derive(Clone, Debug)]
+pub struct Remote {
+    /// The `--launcher` template.
+    pub template: Template,
+    /// The worker program's path there (`--remote-worker`).
+    pub worker: String,
+    /// The remote worker's watchdog: it exits when no frame has come from
+    /// the supervisor for this long (the supervisor pings more often).
+    pub watchdog: Duration,
 }
 
 /// A worker as the event loop holds it.
@@ -59,13 +78,28 @@ pub struct ThreadWorker {
 pub const PANICKED: i32 = 101;
 
 impl Launcher {
-    /// Starts a worker, which injects `fault` if one is given, and returns
-    /// it with the supervisor's pipe ends.
-    pub fn start(&self, fault: Option<Fault>) -> io::Result<(Handle, Pipes)> {
+    /// Starts a worker on `host`, which injects `fault` if one is given, and
+    /// returns it with the supervisor's pipe ends.
+    pub fn start(&self, host: &Host, fault: Option<Fault>) -> io::Result<(Handle, Pipes)> {
         let options = WorkerOptions {
             fault,
             ..self.options.clone()
         };
+        if !host.is_local() {
+            let options = WorkerOptions {
+                watchdog: Some(self.remote.watchdog),
+                ..options
+            };
+            let argv = self.remote.template.argv(
+                host,
+                &self.remote.worker,
+                &Launcher::role_args(&options),
+            );
+            let mut command = Command::new(&argv[0]);
+            command.args(&argv[1..]);
+            return Process::spawn_piped(&mut command)
+                .map(|(p, pipes)| (Handle::Process(p), pipes));
+        }
         match self.start {
             Start::Process(StartMethod::Fork) => {
                 Process::fork_piped(move || worker::serve_stdio(&options))
@@ -79,7 +113,8 @@ impl Launcher {
                 let mut command = Command::new(program);
                 command
                     .arg0("supervisor-worker")
-                    .args(self.worker_args(&options))
+                    .arg("worker")
+                    .args(Launcher::role_args(&options))
                     .arg("--parent")
                     .arg(std::process::id().to_string());
                 Process::spawn_piped(&mut command).map(|(p, pipes)| (Handle::Process(p), pipes))
@@ -88,10 +123,11 @@ impl Launcher {
         }
     }
 
-    /// The arguments of the worker role (`supervisor worker ...`).
-    pub fn worker_args(&self, options: &WorkerOptions) -> Vec<String> {
+    /// The arguments of the worker role (`supervisor worker ARGS`,
+    /// `supervisor-worker ARGS`). Numbers and fault names only: nothing in
+    /// them means anything to a remote shell.
+    pub fn role_args(options: &WorkerOptions) -> Vec<String> {
         let mut args = vec![
-            "worker".into(),
             "--max".into(),
             options.max.to_string(),
             "--heartbeat-ms".into(),
@@ -106,6 +142,9 @@ impl Launcher {
         if let Some(bytes) = options.mem_limit {
             args.extend(["--mem-limit".into(), bytes.to_string()]);
         }
+        if let Some(d) = options.watchdog {
+            args.extend(["--watchdog-ms".into(), d.as_millis().max(1).to_string()]);
+        }
         args
     }
 }
@@ -119,13 +158,13 @@ fn start_thread(options: WorkerOptions) -> io::Result<(Handle, Pipes)> {
         .name("worker".into())
         .spawn(move || {
             let _ = tid_tx.send(nix::unistd::gettid().as_raw());
-            let mut input = File::from(worker_in);
+            let input = File::from(worker_in);
             let mut output = File::from(worker_out);
             // A panic is caught here, at the thread boundary: the pipes
             // close as the thread ends, and the supervisor sees a worker
             // that died.
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                worker::serve(&mut input, &mut output, &options)
+                worker::serve(&input, &mut output, &options)
             }))
             .unwrap_or(PANICKED)
         })?;

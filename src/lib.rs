@@ -4,7 +4,7 @@
 //!
 //! Data flows one way: [`cli`] → [`cli::Config`] → the event loop in
 //! [`supervisor`] (with [`schedule`], [`health`], [`checkpoint`] and
-//! [`launch`], on [`mp`]) → the [`worker`] loop running the [`sigma`] kernel
+//! [`launch`], on [`mp`], on the [`hosts`] it names) → the [`worker`] loop running the [`sigma`] kernel
 //! (and [`fault`]s, when injected) → frames ([`protocol`]) → the event loop →
 //! [`report`], [`events`] and the live view ([`progress`]).
 //! [`isolation`] runs the threads-versus-processes experiments.
@@ -14,6 +14,7 @@ pub mod cli;
 pub mod events;
 pub mod fault;
 pub mod health;
+pub mod hosts;
 pub mod isolation;
 pub mod launch;
 pub mod mp;

@@ -3,6 +3,7 @@
 //! person or as one JSON object for a program.
 
 use crate::cli::{Config, Mode, exit};
+use crate::hosts::LOCALHOST;
 use crate::sigma::sigma_sum_range;
 use crate::supervisor::{Ending, Outcome};
 use serde::Serialize;
@@ -12,10 +13,26 @@ use std::fmt::Write as _;
 #[derive(Debug, Serialize)]
 pub struct WorkerLine {
     pub slot: usize,
+    pub host: String,
     pub pid: i32,
     pub chunks: u64,
     pub numbers: u64,
     pub restarts: u64,
+}
+
+/// One host's line in the per-host table.
+#[derive(Debug, Serialize)]
+pub struct HostLine {
+    pub host: String,
+    pub slots: usize,
+    pub chunks: u64,
+    pub numbers: u64,
+    /// Its workers that died.
+    pub failures: u64,
+    /// `up`, or `down` (given up on during the run).
+    pub state: &'static str,
+    /// Why it was marked down.
+    pub reason: Option<String>,
 }
 
 /// Everything a run reports. Field names are the JSON keys (a contract).
@@ -45,6 +62,7 @@ pub struct Summary {
     /// Numbers taken from the journal of the run this one resumed.
     pub resumed: u64,
     pub workers: Vec<WorkerLine>,
+    pub hosts: Vec<HostLine>,
     pub elapsed_s: f64,
     pub numbers_per_s: f64,
     pub exit_code: i32,
@@ -72,7 +90,7 @@ impl Summary {
         let verified = outcome.ending == Ending::Finished && expected == result.sigma_sum;
         let exit_code = match outcome.ending {
             Ending::Interrupted(sig) => 128 + sig as i32,
-            Ending::RestartIntensity => exit::RESTARTS,
+            Ending::RestartIntensity | Ending::HostsDown => exit::RESTARTS,
             Ending::Finished if !verified => exit::FAILED,
             Ending::Finished if !complete => exit::INCOMPLETE,
             Ending::Finished => exit::OK,
@@ -100,6 +118,7 @@ impl Summary {
             interrupted: match outcome.ending {
                 Ending::Interrupted(sig) => Some(sig.as_str()),
                 Ending::RestartIntensity => Some("restart intensity exceeded"),
+                Ending::HostsDown => Some("every host is down"),
                 Ending::Finished => None,
             },
             quarantined: outcome.quarantined.iter().map(|&(l, h)| [l, h]).collect(),
@@ -112,10 +131,24 @@ impl Summary {
                 .iter()
                 .map(|s| WorkerLine {
                     slot: s.slot,
+                    host: s.host.clone(),
                     pid: s.pid,
                     chunks: s.chunks,
                     numbers: s.numbers,
                     restarts: s.restarts,
+                })
+                .collect(),
+            hosts: outcome
+                .hosts
+                .iter()
+                .map(|h| HostLine {
+                    host: h.host.name.clone(),
+                    slots: h.host.slots,
+                    chunks: h.chunks,
+                    numbers: h.numbers,
+                    failures: h.failures,
+                    state: if h.down.is_some() { "down" } else { "up" },
+                    reason: h.down.clone(),
                 })
                 .collect(),
             elapsed_s,
@@ -208,12 +241,42 @@ impl Summary {
             "numbers",
             "restarts"
         );
+        let on_hosts = self.hosts.len() > 1 || self.hosts.iter().any(|h| h.host != LOCALHOST);
         for s in &self.workers {
-            let _ = writeln!(
+            let _ = write!(
                 w,
                 "{:>5} {:>8} {:>7} {:>12} {:>8}",
                 s.slot, s.pid, s.chunks, s.numbers, s.restarts
             );
+            let _ = if on_hosts {
+                writeln!(w, "  {}", s.host)
+            } else {
+                writeln!(w)
+            };
+        }
+        if on_hosts {
+            let _ = writeln!(w);
+            let _ = writeln!(
+                w,
+                "{:<24} {:>5} {:>7} {:>14} {:>8}  state",
+                "host", "slots", "chunks", "numbers", "failures"
+            );
+            for h in &self.hosts {
+                let _ = writeln!(
+                    w,
+                    "{:<24} {:>5} {:>7} {:>14} {:>8}  {}{}",
+                    h.host,
+                    h.slots,
+                    h.chunks,
+                    h.numbers,
+                    h.failures,
+                    h.state,
+                    h.reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                );
+            }
         }
         out
     }

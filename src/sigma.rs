@@ -245,6 +245,21 @@ impl Kernel {
     /// `on_segment(done)` is called after each segment with the count of
     /// numbers finished so far, so a caller can report progress.
     pub fn run(&mut self, lo: u64, hi: u64, mut on_segment: impl FnMut(u64)) -> ChunkResult {
+        self.run_while(lo, hi, |done| {
+            on_segment(done);
+            true
+        })
+        .expect("never stopped early")
+    }
+
+    /// [`Kernel::run`] that can be stopped: after each segment,
+    /// `on_segment(done)` says whether to go on. `None` if it said no.
+    pub fn run_while(
+        &mut self,
+        lo: u64,
+        hi: u64,
+        on_segment: impl FnMut(u64) -> bool,
+    ) -> Option<ChunkResult> {
         let mut result = ChunkResult::default();
         let mut sigma_sum: u128 = 0;
         let classify = |block_lo: u64, cells: &[Cell]| {
@@ -272,9 +287,11 @@ impl Kernel {
             result.deficient += deficient;
             sigma_sum += sum as u128;
         };
-        self.for_each_block(lo, hi, classify, &mut on_segment);
+        if !self.for_each_block(lo, hi, classify, on_segment) {
+            return None;
+        }
         result.sigma_sum = sigma_sum;
-        result
+        Some(result)
     }
 
     /// σ(n) for every n in `[lo, hi]` (inclusive; 1 ≤ lo ≤ hi ≤ max), from
@@ -283,20 +300,21 @@ impl Kernel {
     pub fn sigma_of_range(&mut self, lo: u64, hi: u64) -> Vec<u64> {
         let mut out = Vec::with_capacity((hi - lo + 1) as usize);
         let collect = |_, cells: &[Cell]| out.extend(cells.iter().map(|c| c.sigma()));
-        self.for_each_block(lo, hi, collect, |_| {});
+        self.for_each_block(lo, hi, collect, |_| true);
         out
     }
 
     /// Sieves `[lo, hi]` segment by segment, handing each finished block of
     /// a segment (its first n and its cells, in order) to `f`, and the count
-    /// of numbers done to `on_segment` after each segment.
+    /// of numbers done to `on_segment` after each segment, which says
+    /// whether to go on. Returns whether the whole range was done.
     fn for_each_block(
         &mut self,
         lo: u64,
         hi: u64,
         mut f: impl FnMut(u64, &[Cell]),
-        mut on_segment: impl FnMut(u64),
-    ) {
+        mut on_segment: impl FnMut(u64) -> bool,
+    ) -> bool {
         assert!(
             1 <= lo && lo <= hi && hi <= self.max,
             "range [{lo}, {hi}] outside [1, {}]",
@@ -319,9 +337,11 @@ impl Kernel {
         loop {
             let len = (hi - seg_lo).min(self.segment as u64 - 1) as usize + 1;
             self.sieve_segment(seg_lo, len, hi, &mut f);
-            on_segment(seg_lo + len as u64 - lo);
+            if !on_segment(seg_lo + len as u64 - lo) {
+                return false;
+            }
             if hi - seg_lo < self.segment as u64 {
-                break;
+                return true;
             }
             seg_lo += self.segment as u64;
         }

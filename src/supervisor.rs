@@ -5,13 +5,20 @@
 //!
 //! Single-threaded on purpose: `fork()` is only safe in a process with one
 //! thread, so there is no ticker, logging or reaper thread here.
+//!
+//! Slots belong to hosts. A remote worker is supervised like a local one
+//! (its handle is its launcher, ssh); on top of that, its host keeps a count
+//! of failures in a row, and a host that reaches `--host-retries` is marked
+//! down: its workers are stopped, their chunks given back, and the run goes
+//! on with the other hosts.
 
 use crate::checkpoint::{self, Journal};
 use crate::cli::{Config, Mode};
 use crate::events::{ChunkRef, Event, EventLog};
 use crate::fault::Fault;
 use crate::health::{RestartPolicy, StallTimeout};
-use crate::launch::{Handle, Launcher, Start};
+use crate::hosts::Host;
+use crate::launch::{Handle, Launcher, Remote, Start};
 use crate::progress::{self, SlotLine, SlotState, Snapshot};
 use crate::protocol::frame::{self, FrameBuffer, FrameError};
 use crate::protocol::{FromWorker, ToWorker, check_hello};
@@ -33,11 +40,28 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug, Default)]
 pub struct SlotStats {
     pub slot: usize,
+    /// The host the slot is on.
+    pub host: String,
     /// The pid of the slot's latest process.
     pub pid: i32,
     pub chunks: u64,
     pub numbers: u64,
     pub restarts: u64,
+}
+
+/// What one host did over the run.
+#[derive(Clone, Debug)]
+pub struct HostStats {
+    pub host: Host,
+    pub chunks: u64,
+    pub numbers: u64,
+    /// Its workers that died (not counting those stopped because the host
+    /// was marked down).
+    pub failures: u64,
+    /// Failures since its last finished chunk.
+    streak: u32,
+    /// Why it was marked down, if it was.
+    pub down: Option<String>,
 }
 
 /// How the run ended.
@@ -49,6 +73,8 @@ pub enum Ending {
     Interrupted(Signal),
     /// Stopped because workers died faster than the restart intensity allows.
     RestartIntensity,
+    /// Stopped because every host was marked down.
+    HostsDown,
 }
 
 /// What the event loop hands to the report.
@@ -64,6 +90,7 @@ pub struct Outcome {
     /// Numbers counted by the run this one resumed.
     pub resumed: u64,
     pub slots: Vec<SlotStats>,
+    pub hosts: Vec<HostStats>,
     pub elapsed: Duration,
 }
 
@@ -91,6 +118,8 @@ struct Worker {
     replacing_since: Option<Instant>,
     /// Numbers of its chunk done, from its last Progress.
     progress: u64,
+    /// Whether it runs on a remote host.
+    remote: bool,
 }
 
 /// Why a worker is being retired.
@@ -105,6 +134,8 @@ enum Cause {
     WriteFailed(io::Error),
     /// It sent nothing for the stall timeout.
     Stalled(Duration),
+    /// Its host was marked down.
+    HostDown,
 }
 
 impl Cause {
@@ -118,6 +149,7 @@ impl Cause {
             Cause::BadFrame(why) => format!("bad frame: {why}"),
             Cause::WriteFailed(e) => format!("could not be written to: {e}"),
             Cause::Stalled(d) => format!("stalled {:.1}s", d.as_secs_f64()),
+            Cause::HostDown => "its host was marked down".into(),
         }
     }
 }
@@ -152,6 +184,12 @@ pub struct Supervisor<'a> {
     next_draw: Option<Instant>,
     heartbeat: Duration,
     started: Instant,
+    /// The host of every slot (an index into `hosts`).
+    slot_host: Vec<usize>,
+    hosts: Vec<HostStats>,
+    host_retries: u32,
+    /// When remote workers are next pinged; `None` without remote hosts.
+    next_ping: Option<Instant>,
 }
 
 /// Where and how often the journal is written.
@@ -164,6 +202,15 @@ struct Checkpoint {
 /// How long a worker that closed its pipe gets to finish exiting before it
 /// is killed (so its real exit status can be reported).
 const EXIT_GRACE: Duration = Duration::from_millis(100);
+
+/// The least time a remote worker gets to say Hello (connecting and logging
+/// in can take longer than a stall timeout).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A remote worker's watchdog is this many stall timeouts (and at least
+/// [`MIN_WATCHDOG`]); it is pinged four times per watchdog period.
+const WATCHDOG_STALLS: u32 = 2;
+const MIN_WATCHDOG: Duration = Duration::from_secs(2);
 
 impl<'a> Supervisor<'a> {
     /// Prepares a run: blocks SIGCHLD, SIGINT and SIGTERM so they arrive on
@@ -194,6 +241,13 @@ impl<'a> Supervisor<'a> {
             }
             None => 0,
         };
+        let watchdog = (cfg.stall_timeout * WATCHDOG_STALLS).max(MIN_WATCHDOG);
+        let slot_host: Vec<usize> = cfg
+            .hosts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, h)| std::iter::repeat_n(i, h.slots))
+            .collect();
         let checkpoint = cfg.checkpoint.clone().map(|path| Checkpoint {
             path,
             every: cfg.checkpoint_every,
@@ -212,8 +266,14 @@ impl<'a> Supervisor<'a> {
                     crash_at: cfg.crash_at,
                     tally: schedule.tally(),
                     mem_limit: cfg.worker_mem,
+                    watchdog: None,
                 },
                 program: None,
+                remote: Remote {
+                    template: cfg.launcher.clone(),
+                    worker: cfg.remote_worker.clone(),
+                    watchdog,
+                },
             },
             log,
             range: (cfg.min, cfg.max),
@@ -222,6 +282,7 @@ impl<'a> Supervisor<'a> {
             stats: (0..cfg.procs)
                 .map(|slot| SlotStats {
                     slot,
+                    host: cfg.hosts[slot_host[slot]].name.clone(),
                     ..Default::default()
                 })
                 .collect(),
@@ -242,6 +303,25 @@ impl<'a> Supervisor<'a> {
             next_draw: cfg.progress.then(Instant::now),
             heartbeat: cfg.heartbeat,
             started: Instant::now(),
+            slot_host,
+            hosts: cfg
+                .hosts
+                .iter()
+                .map(|h| HostStats {
+                    host: h.clone(),
+                    chunks: 0,
+                    numbers: 0,
+                    failures: 0,
+                    streak: 0,
+                    down: None,
+                })
+                .collect(),
+            host_retries: cfg.host_retries,
+            next_ping: cfg
+                .hosts
+                .iter()
+                .any(|h| !h.is_local())
+                .then(|| Instant::now() + watchdog / 4),
         })
     }
 
@@ -262,6 +342,7 @@ impl<'a> Supervisor<'a> {
             abandoned: self.abandoned,
             resumed: self.resumed,
             slots: self.stats.clone(),
+            hosts: self.hosts.clone(),
             elapsed: self.started.elapsed(),
         })
     }
@@ -285,6 +366,9 @@ impl<'a> Supervisor<'a> {
             }
             if self.next_draw.is_some_and(|t| Instant::now() >= t) {
                 self.draw_view();
+            }
+            if self.next_ping.is_some_and(|t| Instant::now() >= t) {
+                self.ping_remote()?;
             }
         }
         if self.next_draw.is_some() {
@@ -372,16 +456,46 @@ impl<'a> Supervisor<'a> {
             .is_some_and(|w| !w.ready || self.schedule.in_flight(slot).is_some())
     }
 
+    /// How long a worker may stay silent: the stall timeout, or for a
+    /// remote worker still connecting, at least [`CONNECT_TIMEOUT`].
+    fn silence_limit(&self, w: &Worker) -> StallTimeout {
+        if w.remote && !w.ready {
+            StallTimeout(self.stall.0.max(CONNECT_TIMEOUT))
+        } else {
+            self.stall
+        }
+    }
+
     /// The earliest moment something is due: a worker we wait on becomes
-    /// stalled, or the journal is to be written.
+    /// stalled, the journal is to be written, the view redrawn, or remote
+    /// workers pinged.
     fn next_deadline(&self) -> Option<Instant> {
         (0..self.workers.len())
             .filter(|&s| self.owes_frames(s))
             .filter_map(|s| self.workers[s].as_ref())
-            .map(|w| self.stall.deadline(w.heard))
+            .map(|w| self.silence_limit(w).deadline(w.heard))
             .chain(self.checkpoint.as_ref().map(|c| c.next))
             .chain(self.next_draw)
+            .chain(self.next_ping)
             .min()
+    }
+
+    /// Sends every ready remote worker a Ping, so its watchdog knows the
+    /// supervisor is still there.
+    fn ping_remote(&mut self) -> Result<(), Fatal> {
+        self.next_ping = Some(Instant::now() + self.launcher.remote.watchdog / 4);
+        for slot in 0..self.workers.len() {
+            let Some(w) = self.workers[slot].as_mut() else {
+                continue;
+            };
+            if w.remote
+                && w.ready
+                && let Err(e) = send(&mut w.to_worker, &ToWorker::Ping)
+            {
+                self.retire(slot, Cause::WriteFailed(e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Kills and replaces every worker that has been silent too long.
@@ -392,7 +506,7 @@ impl<'a> Supervisor<'a> {
                 continue;
             }
             let w = self.workers[slot].as_ref().expect("owes frames");
-            if !self.stall.expired(w.heard, now) {
+            if !self.silence_limit(w).expired(w.heard, now) {
                 continue;
             }
             let silent = now - w.heard;
@@ -411,15 +525,21 @@ impl<'a> Supervisor<'a> {
     /// Starts a process in `slot`.
     fn start(&mut self, slot: usize) -> Result<(), Fatal> {
         let fault = (!self.faults[slot].is_empty()).then(|| self.faults[slot].remove(0));
+        let host = &self.hosts[self.slot_host[slot]].host;
+        let remote = !host.is_local();
         let (handle, pipes) = self
             .launcher
-            .start(fault)
-            .map_err(|e| Fatal(format!("cannot start worker {slot}: {e}")))?;
+            .start(host, fault)
+            .map_err(|e| Fatal(format!("cannot start worker {slot} on {host}: {e}")))?;
         fcntl(&pipes.from_child, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
             .map_err(|e| Fatal(format!("cannot set up worker {slot}'s pipe: {e}")))?;
         let pid = handle.pid();
         let old_pid = std::mem::replace(&mut self.stats[slot].pid, pid);
-        self.log.emit(Event::Started { slot, pid });
+        self.log.emit(Event::Started {
+            slot,
+            pid,
+            host: self.stats[slot].host.clone(),
+        });
         if old_pid != 0 {
             self.log.emit(Event::Replaced {
                 slot,
@@ -436,6 +556,7 @@ impl<'a> Supervisor<'a> {
             heard: Instant::now(),
             replacing_since: self.failed_at[slot].take(),
             progress: 0,
+            remote,
         });
         Ok(())
     }
@@ -564,15 +685,31 @@ impl<'a> Supervisor<'a> {
         let w = self.workers[slot].as_mut().expect("live worker");
         match msg {
             FromWorker::Hello {
-                protocol, version, ..
+                protocol,
+                version,
+                pid,
             } => {
                 if w.ready {
                     return self.retire(slot, Cause::BadFrame("a second Hello".into()));
                 }
-                check_hello(protocol, &version).map_err(|why| {
-                    Fatal(format!("worker {slot} (pid {}): {why}", w.handle.pid()))
-                })?;
+                let host = self.slot_host[slot];
+                if let Err(why) = check_hello(protocol, &version) {
+                    let why = format!("worker {slot} on {}: {why}", self.hosts[host].host);
+                    if !w.remote {
+                        return Err(Fatal(why));
+                    }
+                    // Trying again would meet the same program: refuse the
+                    // host at once.
+                    return self.mark_down(host, why);
+                }
                 w.ready = true;
+                if w.remote {
+                    self.log.emit(Event::Connected {
+                        slot,
+                        host: self.stats[slot].host.clone(),
+                        remote_pid: pid,
+                    });
+                }
                 self.assign(slot)
             }
             FromWorker::Progress { done, .. } => {
@@ -586,6 +723,10 @@ impl<'a> Supervisor<'a> {
                     Completion::Accepted { chunk } => {
                         self.stats[slot].chunks += 1;
                         self.stats[slot].numbers += chunk.len();
+                        let host = &mut self.hosts[self.slot_host[slot]];
+                        host.chunks += 1;
+                        host.numbers += chunk.len();
+                        host.streak = 0;
                         self.assign(slot)
                     }
                     Completion::Stale => Ok(()),
@@ -646,12 +787,15 @@ impl<'a> Supervisor<'a> {
         // time, so recovery is measured from the first failure.
         self.failed_at[slot] = Some(w.replacing_since.unwrap_or_else(Instant::now));
         let pid = w.handle.pid();
+        let w_remote = w.remote;
         let code = match cause {
             Cause::Exited | Cause::Eof { .. } => {
                 // It is exiting (or has): give it a moment for its status.
                 w.handle.join_timeout(EXIT_GRACE)
             }
-            Cause::BadFrame(_) | Cause::WriteFailed(_) | Cause::Stalled(_) => None,
+            Cause::BadFrame(_) | Cause::WriteFailed(_) | Cause::Stalled(_) | Cause::HostDown => {
+                None
+            }
         };
         let code = match code {
             Some(code) => Some(code),
@@ -675,15 +819,24 @@ impl<'a> Supervisor<'a> {
         self.log.emit(Event::Died {
             slot,
             pid,
+            host: self.stats[slot].host.clone(),
             status,
             cause: cause.describe(),
             chunk: chunk.map(ChunkRef::from),
         });
+        if let Cause::HostDown = cause {
+            // Not the chunk's fault: it goes back without counting a failure.
+            self.schedule.release(slot);
+            return Ok(());
+        }
         if let Some(fate) = self.schedule.fail(slot) {
             self.log.emit(fate_event(fate));
         }
         if self.stop.is_some() || self.schedule.is_finished() {
             return Ok(());
+        }
+        if w_remote {
+            return self.after_remote_failure(slot, &cause);
         }
         if !self.intensity.allow(Instant::now()) {
             self.stop = Some(Ending::RestartIntensity);
@@ -698,6 +851,75 @@ impl<'a> Supervisor<'a> {
         self.restarts += 1;
         self.stats[slot].restarts += 1;
         self.start(slot)
+    }
+
+    /// A remote worker died: its host's failure. A host that fails
+    /// `--host-retries` times in a row is marked down; otherwise the slot
+    /// gets a new worker (remote failures are the host's to count, not the
+    /// restart intensity's).
+    fn after_remote_failure(&mut self, slot: usize, cause: &Cause) -> Result<(), Fatal> {
+        let h = self.slot_host[slot];
+        let host = &mut self.hosts[h];
+        host.failures += 1;
+        host.streak += 1;
+        if host.down.is_some() {
+            return Ok(());
+        }
+        if host.streak >= self.host_retries {
+            let why = format!(
+                "{} failures in a row (--host-retries {}), the last: worker {slot} {}",
+                host.streak,
+                self.host_retries,
+                cause.describe()
+            );
+            return self.mark_down(h, why);
+        }
+        self.restarts += 1;
+        self.stats[slot].restarts += 1;
+        self.start(slot)
+    }
+
+    /// Marks host `h` down: its workers are stopped and their chunks given
+    /// back, idle workers elsewhere take them, and if no host is left the
+    /// run stops.
+    fn mark_down(&mut self, h: usize, why: String) -> Result<(), Fatal> {
+        if self.hosts[h].down.is_some() {
+            return Ok(());
+        }
+        self.hosts[h].down = Some(why.clone());
+        self.log.emit(Event::HostDown {
+            host: self.hosts[h].host.name.clone(),
+            failures: self.hosts[h].failures,
+            reason: why,
+        });
+        for slot in 0..self.workers.len() {
+            if self.slot_host[slot] == h {
+                self.retire(slot, Cause::HostDown)?;
+            }
+        }
+        if self.hosts.iter().all(|host| host.down.is_some()) {
+            if self.stop.is_none() && !self.schedule.is_finished() {
+                self.stop = Some(Ending::HostsDown);
+                self.log.emit(Event::Shutdown {
+                    reason: "every host is down: stopping the run".into(),
+                });
+            }
+            return Ok(());
+        }
+        self.offer_work()
+    }
+
+    /// Hands chunks to ready workers that have none (after chunks were
+    /// given back with no replacement to take them).
+    fn offer_work(&mut self) -> Result<(), Fatal> {
+        for slot in 0..self.workers.len() {
+            if self.workers[slot].as_ref().is_some_and(|w| w.ready)
+                && self.schedule.in_flight(slot).is_none()
+            {
+                self.assign(slot)?;
+            }
+        }
+        Ok(())
     }
 
     /// During shutdown: reads and discards what workers still send, so a
@@ -722,7 +944,7 @@ impl<'a> Supervisor<'a> {
                 let _ = send(&mut w.to_worker, &ToWorker::Shutdown);
                 match self.stop {
                     Some(Ending::Interrupted(_)) => w.handle.terminate(),
-                    Some(Ending::RestartIntensity) => drop(w.handle.kill()),
+                    Some(Ending::RestartIntensity | Ending::HostsDown) => drop(w.handle.kill()),
                     _ => {}
                 }
             }

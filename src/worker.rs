@@ -1,17 +1,24 @@
 //! The worker's side of the protocol: say Hello, then for every Assign run
 //! the σ kernel over the chunk, sending Progress heartbeats from inside the
 //! kernel's segment loop and one Done with the result. The same loop serves
-//! both start methods: a forked child and the re-executed program both talk
-//! over their stdin (commands) and stdout (frames).
+//! every way of starting a worker: a forked child, the re-executed program
+//! and a remote `supervisor-worker` all talk over their stdin (commands) and
+//! stdout (frames). At every heartbeat the worker also looks at its input:
+//! the supervisor's end of file or a Shutdown stops it mid-chunk, and a
+//! remote worker's watchdog ends it when the supervisor has been silent too
+//! long (pings keep it quiet).
 
 use crate::fault::{Fault, Tally};
-use crate::protocol::frame::{self, FrameError};
+use crate::protocol::frame::{self, FrameBuffer, FrameError};
 use crate::protocol::{FromWorker, PROGRAM_VERSION, PROTOCOL_VERSION, ToWorker};
 use crate::sigma::{Kernel, MAX_SUPPORTED};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::mem::ManuallyDrop;
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsFd, FromRawFd};
 use std::time::{Duration, Instant};
 
 /// What a worker needs to know, whichever way it was started.
@@ -29,24 +36,34 @@ pub struct WorkerOptions {
     pub tally: Tally,
     /// An address-space limit (bytes) for a worker process.
     pub mem_limit: Option<u64>,
+    /// End the worker when no frame has come from the supervisor for this
+    /// long (remote workers: a cut network shows no end of file).
+    pub watchdog: Option<Duration>,
 }
 
 /// Exit statuses of a worker that gives up on its own.
 pub mod exit {
     /// The supervisor's end went away or sent something unreadable.
     pub const PROTOCOL: i32 = 2;
+    /// No frame from the supervisor within the watchdog period.
+    pub const WATCHDOG: i32 = 3;
 }
 
 /// The worker role of an executed program (`supervisor worker`,
 /// `supervisor-worker`): die with the parent, make sure the parent is the
-/// one that started us, then serve.
+/// one that started us (or, started by ssh, that it is still there), then
+/// serve.
 pub fn run_role(args: &crate::cli::WorkerArgs) -> i32 {
     // SAFETY: PR_SET_PDEATHSIG takes a signal number and no pointers.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-    if let Some(parent) = args.parent
-        && nix::unistd::getppid().as_raw() != parent
-    {
-        eprintln!("worker: parent {parent} is gone");
+    let parent = nix::unistd::getppid().as_raw();
+    let orphaned = match args.parent {
+        Some(expected) => parent != expected,
+        // Started by a launcher (ssh, srun): adopted by init means it died.
+        None => parent == 1,
+    };
+    if orphaned {
+        eprintln!("worker: the process that started it is gone");
         return exit::PROTOCOL;
     }
     serve_stdio(&WorkerOptions {
@@ -56,6 +73,7 @@ pub fn run_role(args: &crate::cli::WorkerArgs) -> i32 {
         crash_at: args.crash_at,
         tally: Tally::default(),
         mem_limit: args.mem_limit,
+        watchdog: args.watchdog_ms.map(|ms| Duration::from_millis(ms.max(1))),
     })
 }
 
@@ -81,127 +99,297 @@ pub fn serve_stdio(opts: &WorkerOptions) -> i32 {
     }
     // SAFETY: descriptors 0 and 1 are open (the start method set them up)
     // and are never closed by these wrappers (ManuallyDrop).
-    let mut input = ManuallyDrop::new(unsafe { File::from_raw_fd(0) });
+    let input = ManuallyDrop::new(unsafe { File::from_raw_fd(0) });
     let mut output = ManuallyDrop::new(unsafe { File::from_raw_fd(1) });
-    serve(&mut *input, &mut *output, opts)
+    serve(&input, &mut *output, opts)
 }
 
-/// The worker loop over any pair of streams.
-pub fn serve(input: &mut impl io::Read, output: &mut impl Write, opts: &WorkerOptions) -> i32 {
+/// The worker loop: commands from `input` (a pipe), frames to `output`.
+pub fn serve(input: &File, output: &mut impl Write, opts: &WorkerOptions) -> i32 {
     let hello = FromWorker::Hello {
         protocol: PROTOCOL_VERSION,
-        version: PROGRAM_VERSION.to_string(),
+        version: match opts.fault {
+            Some(Fault::Skew) => format!("{PROGRAM_VERSION}-skew"),
+            _ => PROGRAM_VERSION.to_string(),
+        },
         pid: std::process::id(),
     };
     if send(output, &hello).is_err() {
         return exit::PROTOCOL;
     }
+    let mut inbox = Inbox::new(input, opts.watchdog);
     let mut kernel: Option<Kernel> = None;
     let mut fault = opts.fault;
     loop {
-        match frame::read_frame::<ToWorker>(input) {
-            Ok(Some(ToWorker::Assign { chunk, lo, hi })) => {
-                if !(1 <= lo && lo <= hi && hi <= MAX_SUPPORTED) {
-                    eprintln!("worker {}: bad assignment [{lo}, {hi}]", std::process::id());
-                    return exit::PROTOCOL;
-                }
-                let kernel = match &mut kernel {
-                    Some(k) if k.max() >= hi => k,
-                    slot => slot.insert(Kernel::new(opts.max.max(hi))),
-                };
-                match work(kernel, chunk, lo, hi, output, opts, fault.take()) {
-                    Ok(()) => {}
-                    Err(_) => return exit::PROTOCOL,
-                }
+        let (chunk, lo, hi) = match inbox.next() {
+            Ok(ToWorker::Assign { chunk, lo, hi }) => (chunk, lo, hi),
+            Ok(ToWorker::Shutdown | ToWorker::Ping) => return 0, // (Pings are not queued)
+            Err(end) => return end.status(),
+        };
+        if !(1 <= lo && lo <= hi && hi <= MAX_SUPPORTED) {
+            eprintln!("worker {}: bad assignment [{lo}, {hi}]", std::process::id());
+            return exit::PROTOCOL;
+        }
+        let kernel = match &mut kernel {
+            Some(k) if k.max() >= hi => k,
+            slot => slot.insert(Kernel::new(opts.max.max(hi))),
+        };
+        if let Err(end) = work(
+            kernel,
+            chunk,
+            lo,
+            hi,
+            &mut inbox,
+            output,
+            opts,
+            fault.take(),
+        ) {
+            return end.status();
+        }
+    }
+}
+
+/// Why a worker stops.
+#[derive(Debug)]
+enum End {
+    /// Told to (Shutdown), or its input ended: the supervisor is done with it.
+    Dismissed,
+    /// Nothing from the supervisor within the watchdog period.
+    Watchdog(Duration),
+    /// A broken conversation: unreadable input, or output that cannot be
+    /// written.
+    Broken(String),
+}
+
+impl End {
+    fn status(&self) -> i32 {
+        let pid = std::process::id();
+        match self {
+            End::Dismissed => 0,
+            End::Watchdog(d) => {
+                eprintln!(
+                    "worker {pid}: no word from the supervisor for {:.1}s: exiting",
+                    d.as_secs_f64()
+                );
+                exit::WATCHDOG
             }
-            Ok(Some(ToWorker::Shutdown)) | Ok(None) => return 0,
-            Err(e) => {
-                eprintln!("worker {}: {e}", std::process::id());
-                return exit::PROTOCOL;
+            End::Broken(why) => {
+                eprintln!("worker {pid}: {why}");
+                exit::PROTOCOL
             }
         }
     }
 }
 
-/// Runs one chunk, with heartbeats, and reports it.
+/// The worker's input: frames from the supervisor, read as they come and
+/// handled in order, and the watchdog on them.
+struct Inbox<'a> {
+    input: &'a File,
+    frames: FrameBuffer,
+    /// Commands read but not yet handled (never Pings).
+    queue: VecDeque<ToWorker>,
+    /// Whether the input has ended (after the queued commands).
+    ended: bool,
+    /// When the last bytes came.
+    heard: Instant,
+    watchdog: Option<Duration>,
+}
+
+impl<'a> Inbox<'a> {
+    fn new(input: &'a File, watchdog: Option<Duration>) -> Inbox<'a> {
+        Inbox {
+            input,
+            frames: FrameBuffer::default(),
+            queue: VecDeque::new(),
+            ended: false,
+            heard: Instant::now(),
+            watchdog,
+        }
+    }
+
+    /// The next command: waits until one comes, the input ends, or the
+    /// watchdog runs out.
+    fn next(&mut self) -> Result<ToWorker, End> {
+        loop {
+            if let Some(msg) = self.queue.pop_front() {
+                return Ok(msg);
+            }
+            if self.ended {
+                return Err(End::Dismissed);
+            }
+            let wait = match self.watchdog {
+                Some(limit) => Some(self.watchdog_left(limit)?),
+                None => None,
+            };
+            self.read(wait)?;
+        }
+    }
+
+    /// Between two segments of a chunk: takes in whatever has come, without
+    /// waiting. The chunk ends early if the next thing to handle is a
+    /// Shutdown or the end of the input, or if the watchdog runs out.
+    fn check(&mut self) -> Result<(), End> {
+        if !self.ended {
+            self.read(Some(Duration::ZERO))?;
+        }
+        match self.queue.front() {
+            Some(ToWorker::Shutdown) => return Err(End::Dismissed),
+            None if self.ended => return Err(End::Dismissed),
+            _ => {}
+        }
+        match self.watchdog {
+            Some(limit) => self.watchdog_left(limit).map(drop),
+            None => Ok(()),
+        }
+    }
+
+    /// How long the watchdog gives, or the end if it has run out.
+    fn watchdog_left(&self, limit: Duration) -> Result<Duration, End> {
+        let silent = self.heard.elapsed();
+        if silent >= limit {
+            Err(End::Watchdog(silent))
+        } else {
+            Ok(limit - silent)
+        }
+    }
+
+    /// Waits up to `wait` (forever if `None`) for input, reads what is
+    /// there and queues the commands in it.
+    fn read(&mut self, wait: Option<Duration>) -> Result<(), End> {
+        let timeout = match wait {
+            None => PollTimeout::NONE,
+            Some(d) => PollTimeout::try_from(d.as_millis().min(i32::MAX as u128) as i32)
+                .unwrap_or(PollTimeout::MAX),
+        };
+        let mut fds = [PollFd::new(self.input.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) | Err(Errno::EINTR) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => return Err(End::Broken(format!("poll: {e}"))),
+        }
+        let mut buf = [0u8; 4096];
+        match (&mut &*self.input).read(&mut buf) {
+            Ok(0) if self.frames.pending() > 0 => {
+                return Err(End::Broken("input ended inside a frame".into()));
+            }
+            Ok(0) => self.ended = true,
+            Ok(n) => {
+                self.frames.extend(&buf[..n]);
+                self.heard = Instant::now();
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(End::Broken(format!("reading input: {e}"))),
+        }
+        loop {
+            match self.frames.next_frame::<ToWorker>() {
+                Ok(Some(ToWorker::Ping)) => {}
+                Ok(Some(msg)) => self.queue.push_back(msg),
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(End::Broken(e.to_string())),
+            }
+        }
+    }
+}
+
+/// Runs one chunk, with heartbeats, and reports it. At every heartbeat it
+/// also looks at its input, so a Shutdown, the supervisor's end of file or
+/// the watchdog stops it in the middle of a chunk.
+#[allow(clippy::too_many_arguments)]
 fn work(
     kernel: &mut Kernel,
     chunk: u64,
     lo: u64,
     hi: u64,
+    inbox: &mut Inbox<'_>,
     output: &mut impl Write,
     opts: &WorkerOptions,
     mut fault: Option<Fault>,
-) -> Result<(), FrameError> {
+) -> Result<(), End> {
     // The first heartbeat goes out after the first segment, so the
     // supervisor soon knows the chunk is under way; then one per interval.
     let mut last_beat: Option<Instant> = None;
-    let mut failed = None;
-    let result = kernel.run(lo, hi, |done| {
+    let mut stopped = None;
+    let result = kernel.run_while(lo, hi, |done| {
         if let Some(f) = fault.take() {
             f.fire(output, &opts.tally);
         }
         if opts.crash_at.is_some_and(|n| lo <= n && n < lo + done) {
             std::process::abort();
         }
-        if failed.is_none() && last_beat.is_none_or(|t| t.elapsed() >= opts.heartbeat) {
+        if last_beat.is_none_or(|t| t.elapsed() >= opts.heartbeat) {
             last_beat = Some(Instant::now());
-            if let Err(e) = send(output, &FromWorker::Progress { chunk, done }) {
-                failed = Some(e);
+            let beat = send(output, &FromWorker::Progress { chunk, done });
+            if let Err(end) = beat.and_then(|()| inbox.check()) {
+                stopped = Some(end);
+                return false;
             }
         }
+        true
     });
-    if let Some(e) = failed {
-        return Err(e);
+    match (result, stopped) {
+        (Some(result), _) => send(output, &FromWorker::Done { chunk, result }),
+        (None, Some(end)) => Err(end),
+        (None, None) => unreachable!("the kernel stops only when asked"),
     }
-    send(output, &FromWorker::Done { chunk, result })
 }
 
-fn send(output: &mut impl Write, msg: &FromWorker) -> Result<(), FrameError> {
-    frame::write_frame(output, msg)
+fn send(output: &mut impl Write, msg: &FromWorker) -> Result<(), End> {
+    frame::write_frame(output, msg).map_err(|e| match e {
+        FrameError::Io(e) => End::Broken(format!("writing output: {e}")),
+        e => End::Broken(e.to_string()),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A pipe holding `bytes`, its write end closed.
+    fn piped(bytes: &[u8]) -> File {
+        let (read, write) = crate::mp::pipe().unwrap();
+        File::from(write).write_all(bytes).unwrap();
+        File::from(read)
+    }
+
     #[test]
-    fn serves_a_scripted_conversation() {
-        let mut script = Vec::new();
-        for m in [
-            ToWorker::Assign {
-                chunk: 1,
-                lo: 1,
-                hi: 10_000,
-            },
-            ToWorker::Assign {
-                chunk: 2,
-                lo: 10_001,
-                hi: 10_001,
-            },
-            ToWorker::Shutdown,
-        ] {
-            frame::write_frame(&mut script, &m).unwrap();
-        }
-        let mut out = Vec::new();
+    fn serves_a_conversation() {
+        // The supervisor's side of the pipes, the worker on a thread.
+        let (worker_in, to_worker) = crate::mp::pipe().unwrap();
+        let (from_worker, worker_out) = crate::mp::pipe().unwrap();
         let opts = WorkerOptions {
             max: 10_001,
             heartbeat: Duration::ZERO,
             ..Default::default()
         };
-        assert_eq!(serve(&mut &script[..], &mut out, &opts), 0);
-        let mut r = &out[..];
+        let worker = std::thread::spawn(move || {
+            serve(&File::from(worker_in), &mut File::from(worker_out), &opts)
+        });
+        let mut to_worker = File::from(to_worker);
+        let mut from_worker = File::from(from_worker);
+        let mut next = || frame::read_frame::<FromWorker>(&mut from_worker).unwrap();
+        assert!(
+            matches!(next(), Some(FromWorker::Hello { protocol, .. }) if protocol == PROTOCOL_VERSION)
+        );
         let mut done = Vec::new();
         let mut progress = 0;
-        while let Some(m) = frame::read_frame::<FromWorker>(&mut r).unwrap() {
-            match m {
-                FromWorker::Hello { protocol, .. } => assert_eq!(protocol, PROTOCOL_VERSION),
-                FromWorker::Progress { .. } => progress += 1,
-                FromWorker::Done { chunk, result } => done.push((chunk, result)),
+        for (chunk, lo, hi) in [(1, 1, 10_000), (2, 10_001, 10_001)] {
+            frame::write_frame(&mut to_worker, &ToWorker::Assign { chunk, lo, hi }).unwrap();
+            frame::write_frame(&mut to_worker, &ToWorker::Ping).unwrap();
+            loop {
+                match next() {
+                    Some(FromWorker::Progress { .. }) => progress += 1,
+                    Some(FromWorker::Done { chunk, result }) => {
+                        done.push((chunk, result));
+                        break;
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
             }
         }
+        frame::write_frame(&mut to_worker, &ToWorker::Shutdown).unwrap();
+        assert_eq!(worker.join().unwrap(), 0);
+        assert_eq!(next(), None, "nothing after the Shutdown");
         assert!(progress >= 1, "a zero heartbeat beats every segment");
-        assert_eq!(done.len(), 2);
         assert_eq!(done[0].1.perfect, vec![6, 28, 496, 8128]);
         assert_eq!(done[0].1.checked(), 10_000);
         assert_eq!(done[1].1.checked(), 1);
@@ -216,13 +404,86 @@ mod tests {
         };
         let mut out = Vec::new();
         let garbage = [3u8, 0, 0, 0, 0xff, 0xff, 0xff];
-        assert_eq!(serve(&mut &garbage[..], &mut out, &opts), exit::PROTOCOL);
+        assert_eq!(serve(&piped(&garbage), &mut out, &opts), exit::PROTOCOL);
         let bad_range = frame::encode(&ToWorker::Assign {
             chunk: 0,
             lo: 9,
             hi: 3,
         })
         .unwrap();
-        assert_eq!(serve(&mut &bad_range[..], &mut out, &opts), exit::PROTOCOL);
+        assert_eq!(serve(&piped(&bad_range), &mut out, &opts), exit::PROTOCOL);
+    }
+
+    fn frames(msgs: &[ToWorker]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for m in msgs {
+            frame::write_frame(&mut bytes, m).unwrap();
+        }
+        bytes
+    }
+
+    /// The messages a worker wrote.
+    fn said(out: &[u8]) -> Vec<FromWorker> {
+        let mut r = out;
+        std::iter::from_fn(|| frame::read_frame::<FromWorker>(&mut r).unwrap()).collect()
+    }
+
+    fn big_chunk() -> ToWorker {
+        ToWorker::Assign {
+            chunk: 7,
+            lo: 1,
+            hi: 200_000_000,
+        }
+    }
+
+    #[test]
+    fn shutdown_or_end_of_input_stops_a_chunk_early() {
+        let opts = WorkerOptions {
+            max: 200_000_000,
+            heartbeat: Duration::ZERO,
+            ..Default::default()
+        };
+        for script in [
+            frames(&[big_chunk(), ToWorker::Ping, ToWorker::Shutdown]),
+            frames(&[big_chunk()]),
+        ] {
+            let mut out = Vec::new();
+            let started = Instant::now();
+            assert_eq!(serve(&piped(&script), &mut out, &opts), 0);
+            let said = said(&out);
+            assert!(
+                !said.iter().any(|m| matches!(m, FromWorker::Done { .. })),
+                "stopped before the end of the chunk: {said:?}"
+            );
+            // Not a timing assertion on speed: the whole chunk takes
+            // seconds, the early stop one segment.
+            assert!(started.elapsed() < Duration::from_secs(30));
+        }
+    }
+
+    #[test]
+    fn the_watchdog_ends_a_worker_nobody_talks_to() {
+        let (read, write) = crate::mp::pipe().unwrap();
+        let mut writer = File::from(write);
+        let input = File::from(read);
+        let opts = WorkerOptions {
+            max: 200_000_000,
+            heartbeat: Duration::ZERO,
+            watchdog: Some(Duration::from_millis(50)),
+            ..Default::default()
+        };
+        // Idle: no Assign ever comes.
+        let mut out = Vec::new();
+        assert_eq!(serve(&input, &mut out, &opts), exit::WATCHDOG);
+        // Busy: the chunk is far longer than the watchdog, and the write
+        // end stays open (a cut network, not an end of file).
+        writer.write_all(&frames(&[big_chunk()])).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(serve(&input, &mut out, &opts), exit::WATCHDOG);
+        assert!(
+            !said(&out)
+                .iter()
+                .any(|m| matches!(m, FromWorker::Done { .. }))
+        );
     }
 }

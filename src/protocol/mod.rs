@@ -4,7 +4,9 @@
 //!
 //! A conversation: the worker says `Hello` once; then, for every `Assign`,
 //! it sends `Progress` heartbeats while it works and one `Done` with the
-//! chunk's result. `Shutdown` (or the end of its input) ends it.
+//! chunk's result. `Ping`s keep a worker's watchdog quiet (remote workers
+//! have one: they end when no frame arrives for a while). `Shutdown`, or
+//! the end of its input, ends it, even in the middle of a chunk.
 
 pub mod frame;
 
@@ -13,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a message changes shape. A worker that says another
 /// version in its `Hello` is refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The program's version, carried in `Hello` so a mismatched worker program
 /// can be named in the error.
@@ -26,6 +28,8 @@ pub enum ToWorker {
     Assign { chunk: u64, lo: u64, hi: u64 },
     /// Exit now, successfully.
     Shutdown,
+    /// Nothing to do; the supervisor is still there (for the watchdog).
+    Ping,
 }
 
 /// Worker to supervisor.
@@ -43,16 +47,17 @@ pub enum FromWorker {
     Done { chunk: u64, result: ChunkResult },
 }
 
-/// Checks a worker's `Hello` against this program; the error says both
-/// versions.
+/// Checks a worker's `Hello` against this program: the same protocol and
+/// the same program version (a worker built from other source might count
+/// differently). The error says both versions.
 pub fn check_hello(protocol: u32, version: &str) -> Result<(), String> {
-    if protocol == PROTOCOL_VERSION {
+    if protocol == PROTOCOL_VERSION && version == PROGRAM_VERSION {
         Ok(())
     } else {
         Err(format!(
-            "worker speaks protocol {protocol} (program {version}), \
-             this supervisor speaks protocol {PROTOCOL_VERSION} (program {PROGRAM_VERSION}); \
-             rebuild the worker from the same source"
+            "the worker is version {version} (protocol {protocol}), \
+             this supervisor is version {PROGRAM_VERSION} (protocol {PROTOCOL_VERSION}); \
+             install the worker from the same source"
         ))
     }
 }
@@ -101,10 +106,20 @@ mod tests {
     fn version_mismatch_names_both_versions() {
         assert!(check_hello(PROTOCOL_VERSION, PROGRAM_VERSION).is_ok());
         let err = check_hello(PROTOCOL_VERSION + 1, "9.9.9").unwrap_err();
-        assert!(err.contains("protocol 2") && err.contains("9.9.9"), "{err}");
         assert!(
-            err.contains(&format!("protocol {PROTOCOL_VERSION}")),
+            err.contains(&format!(
+                "version 9.9.9 (protocol {})",
+                PROTOCOL_VERSION + 1
+            )),
             "{err}"
         );
+        assert!(
+            err.contains(&format!(
+                "version {PROGRAM_VERSION} (protocol {PROTOCOL_VERSION})"
+            )),
+            "{err}"
+        );
+        let err = check_hello(PROTOCOL_VERSION, "0.0.0-other").unwrap_err();
+        assert!(err.contains("0.0.0-other"), "{err}");
     }
 }
