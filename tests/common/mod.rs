@@ -14,6 +14,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+pub mod sshd;
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_supervisor");
 
