@@ -190,6 +190,9 @@ pub struct Supervisor<'a> {
     host_retries: u32,
     /// When remote workers are next pinged; `None` without remote hosts.
     next_ping: Option<Instant>,
+    /// Per slot, when its next remote worker is due (backing off after a
+    /// failure).
+    restart_at: Vec<Option<Instant>>,
 }
 
 /// Where and how often the journal is written.
@@ -211,6 +214,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// [`MIN_WATCHDOG`]); it is pinged four times per watchdog period.
 const WATCHDOG_STALLS: u32 = 2;
 const MIN_WATCHDOG: Duration = Duration::from_secs(2);
+
+/// After a remote failure, the slot waits this long times 2^(failures in a
+/// row - 1), at most [`MAX_BACKOFF`], before its next worker starts: a
+/// host that refuses a burst of connections gets a moment.
+const BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl<'a> Supervisor<'a> {
     /// Prepares a run: blocks SIGCHLD, SIGINT and SIGTERM so they arrive on
@@ -322,6 +331,7 @@ impl<'a> Supervisor<'a> {
                 .iter()
                 .any(|h| !h.is_local())
                 .then(|| Instant::now() + watchdog / 4),
+            restart_at: vec![None; cfg.procs],
         })
     }
 
@@ -370,6 +380,7 @@ impl<'a> Supervisor<'a> {
             if self.next_ping.is_some_and(|t| Instant::now() >= t) {
                 self.ping_remote()?;
             }
+            self.start_due()?;
         }
         if self.next_draw.is_some() {
             self.log.clear_view();
@@ -477,7 +488,20 @@ impl<'a> Supervisor<'a> {
             .chain(self.checkpoint.as_ref().map(|c| c.next))
             .chain(self.next_draw)
             .chain(self.next_ping)
+            .chain(self.restart_at.iter().flatten().copied())
             .min()
+    }
+
+    /// Starts the remote workers whose backoff is over.
+    fn start_due(&mut self) -> Result<(), Fatal> {
+        let now = Instant::now();
+        for slot in 0..self.workers.len() {
+            if self.restart_at[slot].is_some_and(|t| now >= t) && self.stop.is_none() {
+                self.restart_at[slot] = None;
+                self.start(slot)?;
+            }
+        }
+        Ok(())
     }
 
     /// Sends every ready remote worker a Ping, so its watchdog knows the
@@ -855,8 +879,8 @@ impl<'a> Supervisor<'a> {
 
     /// A remote worker died: its host's failure. A host that fails
     /// `--host-retries` times in a row is marked down; otherwise the slot
-    /// gets a new worker (remote failures are the host's to count, not the
-    /// restart intensity's).
+    /// gets a new worker after a backoff (remote failures are the host's to
+    /// count, not the restart intensity's).
     fn after_remote_failure(&mut self, slot: usize, cause: &Cause) -> Result<(), Fatal> {
         let h = self.slot_host[slot];
         let host = &mut self.hosts[h];
@@ -874,9 +898,13 @@ impl<'a> Supervisor<'a> {
             );
             return self.mark_down(h, why);
         }
+        let backoff = BACKOFF
+            .saturating_mul(1 << (host.streak - 1).min(16))
+            .min(MAX_BACKOFF);
         self.restarts += 1;
         self.stats[slot].restarts += 1;
-        self.start(slot)
+        self.restart_at[slot] = Some(Instant::now() + backoff);
+        Ok(())
     }
 
     /// Marks host `h` down: its workers are stopped and their chunks given
@@ -894,6 +922,7 @@ impl<'a> Supervisor<'a> {
         });
         for slot in 0..self.workers.len() {
             if self.slot_host[slot] == h {
+                self.restart_at[slot] = None;
                 self.retire(slot, Cause::HostDown)?;
             }
         }

@@ -1,0 +1,345 @@
+//! Workers on other hosts, through a real OpenSSH server started by the test
+//! (key-only, on 127.0.0.1 or inside a network namespace): exact results,
+//! remote workers SIGKILLed and SIGSTOPped, an sshd session killed, a host
+//! that cannot be reached, every host down, a worker of another version,
+//! and a host cut off from the network mid-run. Every faulty run is
+//! compared with a clean run's numbers, and no remote worker may outlive
+//! its run.
+//!
+//! Tests that need sshd (or network namespaces) print `SKIPPED ...` and
+//! pass only where it cannot be started; CI sets `SUPERVISOR_REQUIRE_SSHD`
+//! and `SUPERVISOR_REQUIRE_NETNS`, which turn that into a failure.
+
+mod common;
+
+use common::sshd::{Sshd, netns_or_skip, processes_running, sshd_in_or_skip, sshd_or_skip};
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+/// The worker program that remote hosts run.
+const WORKER: &str = env!("CARGO_BIN_EXE_supervisor-worker");
+
+/// A launcher that reaches nothing: ssh to a port where no server listens.
+const NOWHERE: &str = "ssh -F /dev/null -p 1 -o BatchMode=yes -o ConnectTimeout=5 \
+                       -o LogLevel=ERROR -T {host} {worker}";
+
+/// The arguments that run `hosts` through `launcher`, with `rest`.
+fn args<'a>(hosts: &'a str, launcher: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--hosts",
+        hosts,
+        "--launcher",
+        launcher,
+        "--remote-worker",
+        WORKER,
+    ];
+    args.extend(rest);
+    args
+}
+
+/// The host line of `host` in a JSON summary.
+fn host_line<'a>(json: &'a Value, host: &str) -> &'a Value {
+    json["hosts"]
+        .as_array()
+        .expect("a hosts array")
+        .iter()
+        .find(|h| h["host"] == host)
+        .unwrap_or_else(|| panic!("no line for {host} in {json}"))
+}
+
+/// The remote pid of the first worker that said Hello on `host`.
+fn first_remote_pid(run: &Run, host: &str) -> i32 {
+    let mut pid = 0;
+    wait_until(PATIENCE, &format!("a worker running on {host}"), || {
+        pid = run
+            .events()
+            .iter()
+            .find(|e| e["event"] == "connected" && e["host"] == host)
+            .and_then(|e| e["remote_pid"].as_i64())
+            .unwrap_or(0) as i32;
+        pid != 0
+    });
+    pid
+}
+
+/// No remote worker is left running (they end within their watchdog).
+fn no_remote_workers_left() {
+    wait_until(
+        Duration::from_secs(20),
+        "every remote worker to be gone",
+        || processes_running(Path::new(WORKER)).is_empty(),
+    );
+}
+
+#[test]
+fn remote_workers_give_exact_results() {
+    let _serial = serial();
+    let Some(sshd) = sshd_or_skip("remote_workers_give_exact_results") else {
+        return;
+    };
+    let launcher = sshd.launcher();
+    // Long enough for ssh to log in (a few hundred ms) while the local
+    // worker is still busy.
+    let max = long_max(2.0);
+    let m = max.to_string();
+    let clean = run_clean(&["--procs", "2", "--max", &m]);
+    for hosts in [
+        format!("{}:2", sshd.host()),
+        format!("localhost:1,{}:2", sshd.host()),
+    ] {
+        let json = run_clean(&args(&hosts, &launcher, &["--max", &m]));
+        assert_eq!(Counts::of(&json), Counts::of(&clean), "{hosts}");
+        assert_eq!(Counts::of(&json), ladder_counts(max));
+        let remote = host_line(&json, &sshd.host());
+        assert_eq!(remote["state"], "up", "{json}");
+        assert_eq!(remote["failures"], 0, "{json}");
+        assert!(remote["chunks"].as_u64().unwrap() > 0, "{json}");
+        let numbers: u64 = json["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["numbers"].as_u64().unwrap())
+            .sum();
+        assert_eq!(numbers, max, "{json}");
+        assert!(
+            json["workers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w["host"] == sshd.host().as_str())
+        );
+    }
+    no_remote_workers_left();
+}
+
+/// Starts a run long enough to be hit mid-way, on `sshd` (two slots).
+fn long_remote_run(sshd: &Sshd, max: u64, extra: &[&str]) -> (Run, String) {
+    let launcher = sshd.launcher();
+    let hosts = format!("{}:2", sshd.host());
+    let max = max.to_string();
+    let mut rest = vec!["--max", &max, "--json", "--stall-timeout", "1s"];
+    rest.extend(extra);
+    let run = Run::start_with_events(&args(&hosts, &launcher, &rest));
+    (run, sshd.host())
+}
+
+#[test]
+fn a_remote_worker_sigkilled_or_sigstopped_is_redone_exactly() {
+    let _serial = serial();
+    let Some(sshd) = sshd_or_skip("a_remote_worker_sigkilled_or_sigstopped_is_redone_exactly")
+    else {
+        return;
+    };
+    let max = long_max(3.0);
+    let expected = ladder_counts(max);
+    for sig in [libc::SIGKILL, libc::SIGSTOP] {
+        let (run, host) = long_remote_run(&sshd, max, &[]);
+        let victim = first_remote_pid(&run, &host);
+        let id = ident(victim).expect("the remote worker is running");
+        signal(victim, sig);
+        let done = run.wait();
+        assert_eq!(done.code, Some(0), "{done:?}");
+        let json = done.json();
+        assert_eq!(Counts::of(&json), expected, "signal {sig}");
+        assert!(json["restarts"].as_u64().unwrap() >= 1, "{json}");
+        assert_eq!(host_line(&json, &host)["failures"], 1, "{json}");
+        assert_eq!(host_line(&json, &host)["state"], "up", "{json}");
+        let names = event_names(&done.events);
+        assert!(names.contains(&"died".to_string()), "{names:?}");
+        if sig == libc::SIGSTOP {
+            assert!(names.contains(&"stalled".to_string()), "{names:?}");
+        }
+        // The stopped worker does not stay behind on its host.
+        wait_until(Duration::from_secs(20), "the victim to be gone", || {
+            dead(id)
+        });
+        no_remote_workers_left();
+    }
+}
+
+#[test]
+fn a_killed_sshd_session_gives_its_chunk_back() {
+    let _serial = serial();
+    let Some(sshd) = sshd_or_skip("a_killed_sshd_session_gives_its_chunk_back") else {
+        return;
+    };
+    let max = long_max(3.0);
+    let (run, host) = long_remote_run(&sshd, max, &[]);
+    first_remote_pid(&run, &host);
+    let sessions = sshd.sessions();
+    assert!(!sessions.is_empty(), "sshd has sessions");
+    signal(sessions[0], libc::SIGKILL);
+    let done = run.wait();
+    assert_eq!(done.code, Some(0), "{done:?}");
+    let json = done.json();
+    assert_eq!(Counts::of(&json), ladder_counts(max));
+    assert!(
+        host_line(&json, &host)["failures"].as_u64().unwrap() >= 1,
+        "{json}"
+    );
+    no_remote_workers_left();
+}
+
+#[test]
+fn an_unreachable_host_is_marked_down_and_the_run_goes_on() {
+    let _serial = serial();
+    let done = run(&args(
+        "localhost:1,127.0.0.1:2",
+        NOWHERE,
+        &["--max", "20000000", "--json", "--host-retries", "2"],
+    ));
+    assert_eq!(done.code, Some(0), "{done:?}");
+    let json = done.json();
+    assert_eq!(Counts::of(&json), ladder_counts(20_000_000));
+    let down = host_line(&json, "127.0.0.1");
+    assert_eq!(down["state"], "down", "{json}");
+    assert_eq!(down["failures"], 2, "{json}");
+    assert!(
+        down["reason"]
+            .as_str()
+            .unwrap()
+            .contains("2 failures in a row")
+    );
+    assert_eq!(host_line(&json, "localhost")["numbers"], 20_000_000);
+    assert!(
+        done.stderr.contains("host 127.0.0.1 is down"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn every_host_down_exits_4_with_a_partial_summary() {
+    let _serial = serial();
+    let done = run(&args(
+        "127.0.0.1:2,127.0.0.2",
+        NOWHERE,
+        &["--max", "20000000", "--json"],
+    ));
+    assert_eq!(done.code, Some(4), "{done:?}");
+    let json = done.json();
+    assert_eq!(json["exit_code"], 4);
+    assert_eq!(json["interrupted"], "every host is down");
+    assert_eq!(json["complete"], false);
+    for host in ["127.0.0.1", "127.0.0.2"] {
+        assert_eq!(host_line(&json, host)["state"], "down", "{json}");
+        assert_eq!(host_line(&json, host)["failures"], 3, "{json}");
+    }
+    assert!(
+        done.stderr.contains("every host is down"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn a_worker_of_another_version_is_refused_naming_the_host() {
+    let _serial = serial();
+    let Some(sshd) = sshd_or_skip("a_worker_of_another_version_is_refused_naming_the_host") else {
+        return;
+    };
+    let launcher = sshd.launcher();
+    let hosts = format!("localhost:1,{}:1", sshd.host());
+    let max = long_max(2.0);
+    let m = max.to_string();
+    let done = run(&args(
+        &hosts,
+        &launcher,
+        &["--max", &m, "--json", "--inject", "skew:1"],
+    ));
+    assert_eq!(done.code, Some(0), "{done:?}");
+    let json = done.json();
+    assert_eq!(Counts::of(&json), ladder_counts(max));
+    let refused = host_line(&json, &sshd.host());
+    assert_eq!(refused["state"], "down", "{json}");
+    let version = env!("CARGO_PKG_VERSION");
+    let reason = refused["reason"].as_str().unwrap();
+    for needle in [
+        format!("on {}", sshd.host()),
+        format!("version {version}-skew"),
+        format!("this supervisor is version {version}"),
+    ] {
+        assert!(reason.contains(&needle), "{needle:?} in {reason}");
+        assert!(
+            done.stderr.contains(&needle),
+            "{needle:?} in {}",
+            done.stderr
+        );
+    }
+    no_remote_workers_left();
+}
+
+#[test]
+fn host_names_and_paths_cannot_inject_anything() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("injected");
+    let m = marker.display().to_string();
+    let proxy = format!("-oProxyCommand=touch {m}");
+    let semicolon = format!("n1;touch {m}");
+    let subshell = format!("$(touch {m})");
+    let worker = format!("w;touch {m}");
+    for (hosts, remote_worker) in [
+        (proxy.as_str(), WORKER),
+        (semicolon.as_str(), WORKER),
+        (subshell.as_str(), WORKER),
+        ("127.0.0.1", worker.as_str()),
+    ] {
+        let done = run(&[
+            "--max",
+            "1000",
+            "--hosts",
+            hosts,
+            "--launcher",
+            NOWHERE,
+            "--remote-worker",
+            remote_worker,
+        ]);
+        assert_eq!(done.code, Some(2), "{hosts} {remote_worker}: {done:?}");
+        assert_eq!(done.stderr.lines().count(), 1, "{}", done.stderr);
+    }
+    assert!(!marker.exists());
+}
+
+#[test]
+fn a_host_cut_off_mid_run_is_given_up_and_its_worker_ends() {
+    let _serial = serial();
+    let test = "a_host_cut_off_mid_run_is_given_up_and_its_worker_ends";
+    let Some(netns) = netns_or_skip(test) else {
+        return;
+    };
+    let Some(sshd) = sshd_in_or_skip(test, &netns) else {
+        return;
+    };
+    let launcher = sshd.launcher();
+    let far = netns.address();
+    let hosts = format!("localhost:1,{far}:1");
+    let max = long_max(3.0).to_string();
+    let run = Run::start_with_events(&args(
+        &hosts,
+        &launcher,
+        &["--max", &max, "--json", "--stall-timeout", "1s"],
+    ));
+    let victim = first_remote_pid(&run, &far);
+    let id = ident(victim).expect("the remote worker is running");
+    netns.cut();
+    let done = run.wait();
+    assert_eq!(done.code, Some(0), "{done:?}");
+    let json = done.json();
+    assert_eq!(Counts::of(&json), ladder_counts(max.parse().unwrap()));
+    assert!(
+        host_line(&json, &far)["failures"].as_u64().unwrap() >= 1,
+        "{json}"
+    );
+    assert!(event_names(&done.events).contains(&"stalled".to_string()));
+    // Nothing reaches the cut-off worker any more, not even an end of
+    // file: its watchdog (2 × the stall timeout, at least 2 s) ends it.
+    wait_until(
+        Duration::from_secs(20),
+        "the cut-off worker's watchdog",
+        || dead(id),
+    );
+    no_remote_workers_left();
+}
