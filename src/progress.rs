@@ -1,6 +1,6 @@
 //! The live view: an overall bar (percent, numbers/s, ETA, perfect numbers
 //! so far) and one line per worker slot (pid, state, chunk, its progress,
-//! restarts), redrawn in place on stderr a few times a second. It is drawn
+//! restarts, host), redrawn in place on stderr a few times a second. It is drawn
 //! from the supervisor's own event loop (no ticker thread: the process must
 //! stay single-threaded to fork safely); this module only renders text.
 
@@ -25,6 +25,8 @@ pub enum SlotState {
     Starting,
     /// No worker in the slot.
     Empty,
+    /// The slot's host was marked down.
+    HostDown,
 }
 
 impl SlotState {
@@ -36,6 +38,7 @@ impl SlotState {
             SlotState::Restarting => "restarting",
             SlotState::Starting => "starting",
             SlotState::Empty => "-",
+            SlotState::HostDown => "host down",
         }
     }
 }
@@ -49,6 +52,8 @@ pub struct SlotLine {
     /// The chunk in flight and how many of its numbers are done.
     pub chunk: Option<(u64, u64, u64)>,
     pub restarts: u64,
+    /// The slot's host, if it is not this machine.
+    pub host: Option<String>,
 }
 
 /// The whole view's content.
@@ -113,6 +118,9 @@ pub fn render(s: &Snapshot, width: usize) -> Vec<String> {
         if l.restarts > 0 {
             let _ = write!(line, "  restarts {}", l.restarts);
         }
+        if let Some(host) = &l.host {
+            let _ = write!(line, "  on {host}");
+        }
         lines.push(line);
     }
     lines
@@ -163,6 +171,7 @@ mod tests {
                     state: SlotState::Working,
                     chunk: Some((1, 100, 50)),
                     restarts: 0,
+                    host: None,
                 },
                 SlotLine {
                     slot: 1,
@@ -170,6 +179,7 @@ mod tests {
                     state: SlotState::Restarting,
                     chunk: None,
                     restarts: 2,
+                    host: Some("node1".into()),
                 },
             ],
         };
@@ -181,12 +191,16 @@ mod tests {
             lines[0]
         );
         assert!(
-            lines[1].contains("pid    4121") && lines[1].contains("[1, 100]  50%"),
+            lines[1].contains("pid    4121")
+                && lines[1].contains("[1, 100]  50%")
+                && !lines[1].contains(" on "),
             "{}",
             lines[1]
         );
         assert!(
-            lines[2].contains("restarting") && lines[2].contains("restarts 2"),
+            lines[2].contains("restarting")
+                && lines[2].contains("restarts 2")
+                && lines[2].ends_with("on node1"),
             "{}",
             lines[2]
         );

@@ -396,7 +396,10 @@ impl<'a> Supervisor<'a> {
         let slots = (0..self.workers.len())
             .map(|slot| {
                 let chunk = self.schedule.in_flight(slot);
+                let host = &self.hosts[self.slot_host[slot]];
                 let (state, progress) = match &self.workers[slot] {
+                    None if host.down.is_some() => (SlotState::HostDown, 0),
+                    None if self.restart_at[slot].is_some() => (SlotState::Restarting, 0),
                     None => (SlotState::Empty, 0),
                     Some(w) if !w.ready && self.stats[slot].restarts > 0 => {
                         (SlotState::Restarting, 0)
@@ -415,6 +418,7 @@ impl<'a> Supervisor<'a> {
                     state,
                     chunk: chunk.map(|c| (c.lo, c.hi, progress)),
                     restarts: self.stats[slot].restarts,
+                    host: (!host.host.is_local()).then(|| host.host.name.clone()),
                 }
             })
             .collect();
@@ -859,6 +863,9 @@ impl<'a> Supervisor<'a> {
         if self.stop.is_some() || self.schedule.is_finished() {
             return Ok(());
         }
+        // An idle worker elsewhere takes the chunk at once, rather than
+        // leave it for a replacement that may take a while (or never come).
+        self.offer_work()?;
         if w_remote {
             return self.after_remote_failure(slot, &cause);
         }
@@ -939,7 +946,7 @@ impl<'a> Supervisor<'a> {
     }
 
     /// Hands chunks to ready workers that have none (after chunks were
-    /// given back with no replacement to take them).
+    /// given back).
     fn offer_work(&mut self) -> Result<(), Fatal> {
         for slot in 0..self.workers.len() {
             if self.workers[slot].as_ref().is_some_and(|w| w.ready)
