@@ -343,3 +343,50 @@ fn a_host_cut_off_mid_run_is_given_up_and_its_worker_ends() {
     );
     no_remote_workers_left();
 }
+
+#[test]
+fn a_lost_chunk_goes_at_once_to_an_idle_worker_on_another_host() {
+    let _serial = serial();
+    // Another transport (`--launcher` runs any program): this one starts
+    // the worker directly the first time, and hangs ever after, like a host
+    // that takes no more connections. No sshd needed.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("launch.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nshift\nif mkdir '{}/first' 2>/dev/null; then exec \"$@\"; fi\nexec sleep 600\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let launcher = format!("{} {{host}} {{worker}}", script.display());
+    // The remote worker hangs in its first chunk; the local one finishes
+    // everything else and goes idle; the stalled chunk must go to it at
+    // once, not wait for a replacement that never connects (whose connect
+    // timeout, 10 s, would count a second failure).
+    let done = Run::start_with_events(&args(
+        "localhost:1,127.0.0.1:1",
+        &launcher,
+        &[
+            "--max",
+            "20000000",
+            "--chunk",
+            "1048576",
+            "--json",
+            "--stall-timeout",
+            "1s",
+            "--inject",
+            "hang:1",
+        ],
+    ))
+    .wait();
+    assert_eq!(done.code, Some(0), "{done:?}");
+    let json = done.json();
+    assert_eq!(Counts::of(&json), ladder_counts(20_000_000));
+    let remote = host_line(&json, "127.0.0.1");
+    assert_eq!(remote["failures"], 1, "{json}");
+    assert_eq!(remote["state"], "up", "{json}");
+    assert!(event_names(&done.events).contains(&"stalled".to_string()));
+}
