@@ -170,10 +170,21 @@ impl Summary {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         let w = &mut out;
+        let on_hosts = self.hosts.len() > 1 || self.hosts.iter().any(|h| h.host != LOCALHOST);
         let _ = writeln!(
             w,
-            "checked [{}, {}] on {} worker {} ({}), chunks of {}",
-            self.min, self.max, self.procs, self.mode, self.start_method, self.chunk
+            "checked [{}, {}] on {} worker {} ({}){}, chunks of {}",
+            self.min,
+            self.max,
+            self.procs,
+            self.mode,
+            self.start_method,
+            if on_hosts {
+                format!(" on {} hosts", self.hosts.len())
+            } else {
+                String::new()
+            },
+            self.chunk
         );
         let perfect: Vec<String> = self.perfect.iter().map(u64::to_string).collect();
         let _ = writeln!(
@@ -241,7 +252,6 @@ impl Summary {
             "numbers",
             "restarts"
         );
-        let on_hosts = self.hosts.len() > 1 || self.hosts.iter().any(|h| h.host != LOCALHOST);
         for s in &self.workers {
             let _ = write!(
                 w,

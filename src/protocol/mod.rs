@@ -35,7 +35,10 @@ pub enum ToWorker {
 /// Worker to supervisor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FromWorker {
-    /// The first frame of every worker.
+    /// The first frame of every worker. Its shape never changes (it is the
+    /// first variant, with the same three fields in every protocol version),
+    /// so a worker of any version can be decoded far enough to be refused
+    /// by name.
     Hello {
         protocol: u32,
         version: String,
