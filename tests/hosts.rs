@@ -160,6 +160,43 @@ fn a_remote_worker_sigkilled_or_sigstopped_is_redone_exactly() {
 }
 
 #[test]
+fn a_hung_remote_worker_dies_with_its_connection() {
+    let _serial = serial();
+    let Some(sshd) = sshd_or_skip("a_hung_remote_worker_dies_with_its_connection") else {
+        return;
+    };
+    let max = long_max(3.0);
+    // Slot 0's first worker spins forever in its first chunk: it never
+    // looks at its input again, so neither an end of file nor its watchdog
+    // can end it. Killing its ssh ends the sshd session, its parent, and
+    // PR_SET_PDEATHSIG does the rest.
+    let (run, host) = long_remote_run(&sshd, max, &["--inject", "hang:0"]);
+    let mut victim = 0;
+    wait_until(PATIENCE, "slot 0 running remotely", || {
+        victim = run
+            .events()
+            .iter()
+            .find(|e| e["event"] == "connected" && e["slot"] == 0)
+            .and_then(|e| e["remote_pid"].as_i64())
+            .unwrap_or(0) as i32;
+        victim != 0
+    });
+    let id = ident(victim).expect("the remote worker is running");
+    let done = run.wait();
+    assert_eq!(done.code, Some(0), "{done:?}");
+    let json = done.json();
+    assert_eq!(Counts::of(&json), ladder_counts(max));
+    assert_eq!(host_line(&json, &host)["failures"], 1, "{json}");
+    assert!(event_names(&done.events).contains(&"stalled".to_string()));
+    wait_until(
+        Duration::from_secs(20),
+        "the hung worker to be gone",
+        || dead(id),
+    );
+    no_remote_workers_left();
+}
+
+#[test]
 fn a_killed_sshd_session_gives_its_chunk_back() {
     let _serial = serial();
     let Some(sshd) = sshd_or_skip("a_killed_sshd_session_gives_its_chunk_back") else {
