@@ -111,6 +111,30 @@ fn remote_workers_give_exact_results() {
                 .any(|w| w["host"] == sshd.host().as_str())
         );
     }
+    // The same hosts from a --hostfile.
+    let dir = tempfile::tempdir().unwrap();
+    let hostfile = dir.path().join("hosts");
+    std::fs::write(
+        &hostfile,
+        format!(
+            "# this machine, and the same over ssh\nlocalhost:1\n{}:2  # two slots\n",
+            sshd.host()
+        ),
+    )
+    .unwrap();
+    let json = run_clean(&[
+        "--hostfile",
+        hostfile.to_str().unwrap(),
+        "--launcher",
+        &launcher,
+        "--remote-worker",
+        WORKER,
+        "--max",
+        &m,
+    ]);
+    assert_eq!(Counts::of(&json), Counts::of(&clean));
+    assert_eq!(json["procs"], 3);
+    assert_eq!(json["hosts"].as_array().unwrap().len(), 2, "{json}");
     no_remote_workers_left();
 }
 
