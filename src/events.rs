@@ -82,6 +82,9 @@ pub enum Event {
     Quarantined { chunk: ChunkRef },
     /// The journal was written at a stop.
     Checkpoint { path: String, finished: u64 },
+    /// Writing the journal failed; the run goes on (the previous journal,
+    /// if any, is intact) and tries again at the next interval.
+    CheckpointFailed { path: String, error: String },
     /// A host was given up on: its workers are stopped, their chunks go
     /// to the other hosts.
     HostDown {
@@ -172,6 +175,9 @@ impl Event {
                 "host {host} is down ({failures} failures): {reason}; its chunks go to the other hosts"
             ),
             Event::Shutdown { reason } => format!("shutdown: {reason}"),
+            Event::CheckpointFailed { path, error } => {
+                format!("cannot write the checkpoint {path}: {error}; the run goes on")
+            }
             Event::Checkpoint { path, finished } => {
                 format!("checkpoint written to {path}: {finished} numbers finished")
             }

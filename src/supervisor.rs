@@ -458,8 +458,9 @@ impl<'a> Supervisor<'a> {
                 finished: journal.finished(),
             }),
             Ok(()) => {}
-            Err(e) => self.log.emit(Event::Shutdown {
-                reason: format!("cannot write the checkpoint {}: {e}", cp.path.display()),
+            Err(e) => self.log.emit(Event::CheckpointFailed {
+                path: cp.path.display().to_string(),
+                error: e.to_string(),
             }),
         }
     }

@@ -138,6 +138,38 @@ fn a_supervisor_killed_mid_write_always_leaves_a_loadable_journal() {
 }
 
 #[test]
+fn a_failed_journal_write_is_reported_and_the_run_goes_on() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("journals");
+    fs::create_dir(&folder).unwrap();
+    let journal = folder.join("run.journal");
+    let path = journal.to_str().unwrap();
+    let r = Run::start_with_events(&journal_args(path, "20ms", &["--json"]));
+    wait_until(Duration::from_secs(60), "a first journal", || {
+        journal.exists()
+    });
+    // The folder goes away under the run: every later write fails.
+    fs::remove_dir_all(&folder).unwrap();
+    let done = r.wait();
+    assert_eq!(done.code, Some(0), "{done:?}");
+    assert_eq!(Counts::of(&done.json()), reference());
+    let failed: Vec<_> = done
+        .events
+        .iter()
+        .filter(|e| e["event"] == "checkpoint_failed")
+        .collect();
+    assert!(!failed.is_empty(), "{:?}", done.events);
+    assert_eq!(failed[0]["path"], path);
+    assert!(
+        !done.events.iter().any(|e| e["event"] == "shutdown"),
+        "a failed write does not stop the run: {:?}",
+        done.events
+    );
+    assert!(done.stderr.contains("the run goes on"), "{}", done.stderr);
+}
+
+#[test]
 fn a_bad_journal_is_refused_and_left_untouched() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
