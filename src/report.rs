@@ -15,6 +15,8 @@ pub struct WorkerLine {
     pub slot: usize,
     pub host: String,
     pub pid: i32,
+    /// A remote worker's pid on its host.
+    pub remote_pid: Option<u32>,
     pub chunks: u64,
     pub numbers: u64,
     pub restarts: u64,
@@ -133,6 +135,7 @@ impl Summary {
                     slot: s.slot,
                     host: s.host.clone(),
                     pid: s.pid,
+                    remote_pid: s.remote_pid,
                     chunks: s.chunks,
                     numbers: s.numbers,
                     restarts: s.restarts,

@@ -42,8 +42,11 @@ pub struct SlotStats {
     pub slot: usize,
     /// The host the slot is on.
     pub host: String,
-    /// The pid of the slot's latest process.
+    /// The pid of the slot's latest process (for a remote host, its
+    /// launcher's).
     pub pid: i32,
+    /// For a remote host, the latest worker's pid there (from its Hello).
+    pub remote_pid: Option<u32>,
     pub chunks: u64,
     pub numbers: u64,
     pub restarts: u64,
@@ -733,6 +736,7 @@ impl<'a> Supervisor<'a> {
                 }
                 w.ready = true;
                 if w.remote {
+                    self.stats[slot].remote_pid = Some(pid);
                     self.log.emit(Event::Connected {
                         slot,
                         host: self.stats[slot].host.clone(),
