@@ -314,8 +314,6 @@ pub struct Config {
     /// Where the slots are, in slot order (without --hosts, `localhost`
     /// with every slot).
     pub hosts: Vec<Host>,
-    /// Whether --hosts or --hostfile was given.
-    pub hosts_given: bool,
     pub launcher: Template,
     pub remote_worker: String,
     pub host_retries: u32,
@@ -336,7 +334,6 @@ impl Config {
         if args.min > max {
             return Err(format!("--min {} is greater than --max {max}", args.min));
         }
-        let hosts_given = args.hosts.is_some() || args.hostfile.is_some();
         let hosts = match (args.hosts, &args.hostfile) {
             (Some(HostList(hosts)), _) => hosts,
             (None, Some(path)) => {
@@ -428,7 +425,6 @@ impl Config {
             faults,
             crash_at,
             hosts,
-            hosts_given,
             launcher: args.launcher,
             remote_worker: args.remote_worker,
             host_retries,
@@ -621,10 +617,9 @@ mod tests {
     fn hosts_and_launchers() {
         let c = config(&["--max", "100"]).unwrap();
         assert_eq!(c.hosts.len(), 1);
-        assert!(c.hosts[0].is_local() && c.hosts[0].slots == c.procs && !c.hosts_given);
+        assert!(c.hosts[0].is_local() && c.hosts[0].slots == c.procs);
         let c = config(&["--max", "100", "--hosts", "localhost:2,127.0.0.1:3"]).unwrap();
         assert_eq!((c.procs, c.hosts.len(), c.host_retries), (5, 2, 3));
-        assert!(c.hosts_given);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("hosts");
         std::fs::write(&file, "# two\nlocalhost:1\n10.0.0.2:4\n").unwrap();

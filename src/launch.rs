@@ -83,13 +83,10 @@ impl Launcher {
     pub fn start(&self, host: &Host, fault: Option<Fault>) -> io::Result<(Handle, Pipes)> {
         let options = WorkerOptions {
             fault,
+            watchdog: (!host.is_local()).then_some(self.remote.watchdog),
             ..self.options.clone()
         };
         if !host.is_local() {
-            let options = WorkerOptions {
-                watchdog: Some(self.remote.watchdog),
-                ..options
-            };
             let argv = self.remote.template.argv(
                 host,
                 &self.remote.worker,

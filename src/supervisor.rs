@@ -19,6 +19,7 @@ use crate::fault::Fault;
 use crate::health::{RestartPolicy, StallTimeout};
 use crate::hosts::Host;
 use crate::launch::{Handle, Launcher, Remote, Start};
+use crate::mp::poll_timeout;
 use crate::progress::{self, SlotLine, SlotState, Snapshot};
 use crate::protocol::frame::{self, FrameBuffer, FrameError};
 use crate::protocol::{FromWorker, ToWorker, check_hello};
@@ -27,7 +28,7 @@ use crate::sigma::ChunkResult;
 use crate::worker::WorkerOptions;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::fs::File;
@@ -605,12 +606,7 @@ impl<'a> Supervisor<'a> {
                 let w = self.workers[s].as_ref().expect("live worker");
                 fds.push(PollFd::new(w.from_worker.as_fd(), PollFlags::POLLIN));
             }
-            let timeout = match timeout {
-                None => PollTimeout::NONE,
-                Some(t) => PollTimeout::try_from(t.as_millis().min(i32::MAX as u128) as i32)
-                    .unwrap_or(PollTimeout::MAX),
-            };
-            match poll(&mut fds, timeout) {
+            match poll(&mut fds, poll_timeout(timeout)) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => return Err(Fatal(format!("poll failed: {e}"))),
             }
@@ -898,9 +894,6 @@ impl<'a> Supervisor<'a> {
         let host = &mut self.hosts[h];
         host.failures += 1;
         host.streak += 1;
-        if host.down.is_some() {
-            return Ok(());
-        }
         if host.streak >= self.host_retries {
             let why = format!(
                 "{} failures in a row (--host-retries {}), the last: worker {slot} {}",
@@ -1017,10 +1010,9 @@ impl<'a> Supervisor<'a> {
             for w in self.workers.iter().flatten() {
                 fds.push(PollFd::new(w.from_worker.as_fd(), PollFlags::POLLIN));
             }
-            let ms = left.as_millis().clamp(1, 1000) as i32;
             let _ = poll(
                 &mut fds,
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+                poll_timeout(Some(left.min(Duration::from_secs(1)))),
             );
             drop(fds);
             self.drain_before_exit();

@@ -13,7 +13,7 @@ use crate::protocol::frame::{self, FrameBuffer, FrameError};
 use crate::protocol::{FromWorker, PROGRAM_VERSION, PROTOCOL_VERSION, ToWorker};
 use crate::sigma::{Kernel, MAX_SUPPORTED};
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -256,13 +256,8 @@ impl<'a> Inbox<'a> {
     /// Waits up to `wait` (forever if `None`) for input, reads what is
     /// there and queues the commands in it.
     fn read(&mut self, wait: Option<Duration>) -> Result<(), End> {
-        let timeout = match wait {
-            None => PollTimeout::NONE,
-            Some(d) => PollTimeout::try_from(d.as_millis().min(i32::MAX as u128) as i32)
-                .unwrap_or(PollTimeout::MAX),
-        };
         let mut fds = [PollFd::new(self.input.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, timeout) {
+        match poll(&mut fds, crate::mp::poll_timeout(wait)) {
             Ok(0) | Err(Errno::EINTR) => return Ok(()),
             Ok(_) => {}
             Err(e) => return Err(End::Broken(format!("poll: {e}"))),

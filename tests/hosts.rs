@@ -49,14 +49,19 @@ fn host_line<'a>(json: &'a Value, host: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no line for {host} in {json}"))
 }
 
-/// The remote pid of the first worker that said Hello on `host`.
-fn first_remote_pid(run: &Run, host: &str) -> i32 {
+/// The remote pid of the first worker that said Hello on `host` (in
+/// `slot`, if given).
+fn first_remote_pid(run: &Run, host: &str, slot: Option<usize>) -> i32 {
     let mut pid = 0;
     wait_until(PATIENCE, &format!("a worker running on {host}"), || {
         pid = run
             .events()
             .iter()
-            .find(|e| e["event"] == "connected" && e["host"] == host)
+            .find(|e| {
+                e["event"] == "connected"
+                    && e["host"] == host
+                    && slot.is_none_or(|s| e["slot"] == s)
+            })
             .and_then(|e| e["remote_pid"].as_i64())
             .unwrap_or(0) as i32;
         pid != 0
@@ -160,7 +165,7 @@ fn a_remote_worker_sigkilled_or_sigstopped_is_redone_exactly() {
     let expected = ladder_counts(max);
     for sig in [libc::SIGKILL, libc::SIGSTOP] {
         let (run, host) = long_remote_run(&sshd, max, &[]);
-        let victim = first_remote_pid(&run, &host);
+        let victim = first_remote_pid(&run, &host, None);
         let id = ident(victim).expect("the remote worker is running");
         signal(victim, sig);
         let done = run.wait();
@@ -195,16 +200,7 @@ fn a_hung_remote_worker_dies_with_its_connection() {
     // can end it. Killing its ssh ends the sshd session, its parent, and
     // PR_SET_PDEATHSIG does the rest.
     let (run, host) = long_remote_run(&sshd, max, &["--inject", "hang:0"]);
-    let mut victim = 0;
-    wait_until(PATIENCE, "slot 0 running remotely", || {
-        victim = run
-            .events()
-            .iter()
-            .find(|e| e["event"] == "connected" && e["slot"] == 0)
-            .and_then(|e| e["remote_pid"].as_i64())
-            .unwrap_or(0) as i32;
-        victim != 0
-    });
+    let victim = first_remote_pid(&run, &host, Some(0));
     let id = ident(victim).expect("the remote worker is running");
     let done = run.wait();
     assert_eq!(done.code, Some(0), "{done:?}");
@@ -228,7 +224,7 @@ fn a_killed_sshd_session_gives_its_chunk_back() {
     };
     let max = long_max(3.0);
     let (run, host) = long_remote_run(&sshd, max, &[]);
-    first_remote_pid(&run, &host);
+    first_remote_pid(&run, &host, None);
     let sessions = sshd.sessions();
     assert!(!sessions.is_empty(), "sshd has sessions");
     signal(sessions[0], libc::SIGKILL);
@@ -383,7 +379,7 @@ fn a_host_cut_off_mid_run_is_given_up_and_its_worker_ends() {
         &launcher,
         &["--max", &max, "--json", "--stall-timeout", "1s"],
     ));
-    let victim = first_remote_pid(&run, &far);
+    let victim = first_remote_pid(&run, &far, None);
     let id = ident(victim).expect("the remote worker is running");
     netns.cut();
     let done = run.wait();

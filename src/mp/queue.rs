@@ -5,7 +5,7 @@
 
 use crate::protocol::frame::{self, FrameBuffer, FrameError, HEADER};
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -259,9 +259,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 fn wait_readable(fd: &impl AsFd, deadline: Instant) -> Result<bool, QueueError> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        // Round up to whole milliseconds, so poll never wakes early.
-        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-        let timeout = PollTimeout::try_from(ms).expect("0..=i32::MAX");
+        let timeout = super::poll_timeout(Some(left));
         let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, timeout) {
             Ok(0) if Instant::now() >= deadline => return Ok(false),
