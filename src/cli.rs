@@ -184,7 +184,7 @@ pub struct RunArgs {
 
     /// Inject a fault (repeatable): KIND:SLOT fires once in the next worker
     /// of that slot (KIND: hang, stop, abort, segv, exit, garbage, oversize,
-    /// panic, scribble, leak, skew);
+    /// panic, scribble, leak);
     /// crash-at:N makes every process that reaches N abort
     #[arg(long, value_name = "SPEC")]
     pub inject: Vec<Injection>,
@@ -216,8 +216,8 @@ pub struct RunArgs {
     pub hostfile: Option<PathBuf>,
 
     /// How a worker is started on a remote host: {host} is the host,
-    /// {worker} the worker program (its arguments follow it); split into
-    /// words without a shell
+    /// {worker} the worker program (a word of its own); split into words
+    /// without a shell
     #[arg(long, value_name = "TEMPLATE", default_value = DEFAULT_LAUNCHER, value_parser = Template::parse)]
     pub launcher: Template,
 
@@ -253,31 +253,14 @@ pub enum Progress {
     Never,
 }
 
-/// The hidden worker role's arguments.
+/// The hidden worker role's arguments. The run's settings are not among
+/// them: they come in the protocol's Setup frame, after the Hello, so a
+/// worker of any version gets as far as saying which version it is.
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
-    /// The run's upper bound (sizes the kernel's prime table)
-    #[arg(long, value_parser = parse_positive)]
-    pub max: u64,
-    /// Heartbeat interval in milliseconds
-    #[arg(long, default_value = "100")]
-    pub heartbeat_ms: u64,
     /// The supervisor's pid: exit at once if it is not our parent any more
     #[arg(long)]
     pub parent: Option<i32>,
-    /// A fault to inject once, partway through the first chunk
-    #[arg(long)]
-    pub inject: Option<Fault>,
-    /// Abort on reaching this number
-    #[arg(long)]
-    pub crash_at: Option<u64>,
-    /// Address-space limit in bytes
-    #[arg(long)]
-    pub mem_limit: Option<u64>,
-    /// Exit when no frame comes from the supervisor for this many
-    /// milliseconds (it pings)
-    #[arg(long)]
-    pub watchdog_ms: Option<u64>,
 }
 
 /// A validated run: everything the supervisor needs, typed.
@@ -688,7 +671,7 @@ mod tests {
                 "worker processes",
             ),
             (
-                &["--max", "5", "--hosts", "n1:2", "--inject", "skew:2"],
+                &["--max", "5", "--hosts", "n1:2", "--inject", "hang:2"],
                 "slot 2",
             ),
         ] {

@@ -46,6 +46,12 @@ pub enum Event {
         silent_s: f64,
         chunk: Option<ChunkRef>,
     },
+    /// A line a remote worker (or its ssh) wrote on stderr.
+    WorkerStderr {
+        slot: usize,
+        host: String,
+        line: String,
+    },
     /// The supervisor killed a worker, and why.
     Killed { slot: usize, pid: i32, why: String },
     /// A worker ended on its own or was killed: how it ended and what it was
@@ -124,6 +130,9 @@ impl Event {
                 "worker {slot} (pid {pid}) stalled {silent_s:.1}s{}",
                 chunk(c)
             ),
+            Event::WorkerStderr { slot, host, line } => {
+                format!("worker {slot} on {host} says: {line}")
+            }
             Event::Killed { slot, pid, why } => {
                 format!("worker {slot} (pid {pid}) killed: {why}")
             }

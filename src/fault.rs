@@ -1,10 +1,11 @@
 //! Fault injection, off by default: real failures a worker inflicts on
 //! itself, so demos and tests can show what supervision does with them.
 //! `--inject KIND:SLOT` fires once, in the next process to run in that slot,
-//! partway through its first chunk (a skew acts in its Hello); `--inject crash-at:N` makes every process
-//! that reaches the number N abort (a poison chunk).
+//! partway through its first chunk; `--inject crash-at:N` makes every
+//! process that reaches the number N abort (a poison chunk).
 
 use crate::sigma::ChunkResult;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io::Write;
 use std::str::FromStr;
@@ -15,7 +16,7 @@ use std::sync::{Arc, Mutex};
 pub type Tally = Arc<Mutex<ChunkResult>>;
 
 /// What a worker does to itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fault {
     /// Stops progressing and stops sending frames (a busy loop).
     Hang,
@@ -38,9 +39,6 @@ pub enum Fault {
     Scribble,
     /// Allocates without bound (touching every page) until allocation fails.
     Leak,
-    /// Says another program version in its Hello: a worker installed from
-    /// other source, which the supervisor must refuse.
-    Skew,
 }
 
 /// The leak stops here even without a limit, so a demonstration cannot take
@@ -52,7 +50,7 @@ pub const SCRIBBLE: u64 = 1_000_003;
 
 impl Fault {
     /// Every kind, with its name on the command line.
-    pub const ALL: [(Fault, &'static str); 11] = [
+    pub const ALL: [(Fault, &'static str); 10] = [
         (Fault::Hang, "hang"),
         (Fault::Stop, "stop"),
         (Fault::Abort, "abort"),
@@ -63,7 +61,6 @@ impl Fault {
         (Fault::Panic, "panic"),
         (Fault::Scribble, "scribble"),
         (Fault::Leak, "leak"),
-        (Fault::Skew, "skew"),
     ];
 
     /// The kind's name.
@@ -77,8 +74,7 @@ impl Fault {
 
     /// Does it to this worker; `output` is its frame stream and `tally` the
     /// result state it shares with the supervisor. Only the frame-corrupting
-    /// kinds, the scribble and the skew (which acts in the Hello, not here)
-    /// return.
+    /// kinds and the scribble return.
     pub fn fire(self, output: &mut impl Write, tally: &Tally) {
         match self {
             Fault::Hang => loop {
@@ -128,7 +124,6 @@ impl Fault {
                 std::hint::black_box(&hoard);
                 std::process::abort();
             }
-            Fault::Skew => {}
         }
     }
 }

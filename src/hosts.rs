@@ -205,7 +205,8 @@ pub fn check_remote_worker(path: &str) -> Result<(), String> {
 }
 
 /// A parsed `--launcher`: its words, with `{host}` anywhere and `{worker}`
-/// as a word of its own, after which the worker's arguments go.
+/// as a word of its own (the worker takes no arguments from us: its
+/// settings come in a frame).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {
     words: Vec<String>,
@@ -223,8 +224,7 @@ impl Template {
         let workers = words.iter().filter(|w| *w == "{worker}").count();
         if workers != 1 {
             return Err(format!(
-                "'{text}' must have {{worker}} once, as a word of its own \
-                 (the worker's arguments follow it)"
+                "'{text}' must have {{worker}} once, as a word of its own"
             ));
         }
         if words[0].contains('{') {
@@ -249,14 +249,13 @@ impl Template {
         &self.words[0]
     }
 
-    /// The argv that starts `worker` with `args` on `host`. Both values must
-    /// have passed [`check_host`] and [`check_remote_worker`].
-    pub fn argv(&self, host: &Host, worker: &str, args: &[String]) -> Vec<String> {
-        let mut argv = Vec::with_capacity(self.words.len() + args.len());
+    /// The argv that starts `worker` on `host`. Both values must have
+    /// passed [`check_host`] and [`check_remote_worker`].
+    pub fn argv(&self, host: &Host, worker: &str) -> Vec<String> {
+        let mut argv = Vec::with_capacity(self.words.len());
         for w in &self.words {
             if w == "{worker}" {
                 argv.push(worker.to_string());
-                argv.extend(args.iter().cloned());
             } else {
                 argv.push(w.replace("{host}", &host.address()));
             }
@@ -404,37 +403,24 @@ mod tests {
     fn templates_build_argv_without_a_shell() {
         let t = Template::parse(DEFAULT_LAUNCHER).unwrap();
         assert_eq!(t.program(), "ssh");
-        let args = vec!["--max".to_string(), "100".to_string()];
         assert_eq!(
-            t.argv(&host("node1", 8), "supervisor-worker", &args),
+            t.argv(&host("node1", 8), "supervisor-worker"),
             [
                 "ssh",
                 "-o",
                 "BatchMode=yes",
                 "-T",
                 "node1",
-                "supervisor-worker",
-                "--max",
-                "100"
+                "supervisor-worker"
             ]
         );
         let t = Template::parse(r#"srun -w {host} --job-name "sv run" {worker} --x"#).unwrap();
         assert_eq!(
-            t.argv(&host("[::1]", 1), "/w", &args),
-            [
-                "srun",
-                "-w",
-                "::1",
-                "--job-name",
-                "sv run",
-                "/w",
-                "--max",
-                "100",
-                "--x"
-            ]
+            t.argv(&host("[::1]", 1), "/w"),
+            ["srun", "-w", "::1", "--job-name", "sv run", "/w", "--x"]
         );
         let t = Template::parse(r"ssh -o 'ProxyJump=gw' me@{host} {worker}").unwrap();
-        assert_eq!(t.argv(&host("n", 1), "w", &[])[3], "me@n");
+        assert_eq!(t.argv(&host("n", 1), "w")[3], "me@n");
         assert_eq!(
             split_words(r#"a\ b "c\"d" 'e\f'"#).unwrap(),
             ["a b", "c\"d", r"e\f"]

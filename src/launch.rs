@@ -8,18 +8,20 @@
 //! to it: a process can be killed, a thread cannot. A remote worker's
 //! handle is its launcher process: killing that cuts the worker's channel,
 //! and the worker dies of it (end of input, its parent sshd gone, or its
-//! watchdog).
+//! watchdog). A remote worker's stderr is read as lines: what ssh or the
+//! worker says goes into the event log under that worker's name.
 
 use crate::cli::StartMethod;
-use crate::fault::Fault;
+use crate::fault::{Fault, Tally};
 use crate::hosts::{Host, Template};
 use crate::mp::{Pipes, Process, describe_exitcode, pipe};
-use crate::worker::{self, WorkerOptions};
+use crate::protocol::Setup;
+use crate::worker::{self, Context};
 use std::fs::File;
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,12 +34,15 @@ pub enum Start {
     Thread,
 }
 
-/// Everything needed to start one more worker.
+/// Everything needed to start one more worker and set it up.
 #[derive(Clone, Debug)]
 pub struct Launcher {
     pub start: Start,
-    /// The options every worker gets (`fault` is set per start).
-    pub options: WorkerOptions,
+    /// The settings every worker gets (`fault` and `watchdog_ms` are set
+    /// per start).
+    pub setup: Setup,
+    /// The supervisor's result tally, which the scribble fault writes to.
+    pub tally: Tally,
     /// The program the spawn method executes; `None` is this executable
     /// (`/proc/self/exe`, which works even if the file was replaced since).
     pub program: Option<PathBuf>,
@@ -78,28 +83,36 @@ pub struct ThreadWorker {
 pub const PANICKED: i32 = 101;
 
 impl Launcher {
-    /// Starts a worker on `host`, which injects `fault` if one is given, and
-    /// returns it with the supervisor's pipe ends.
-    pub fn start(&self, host: &Host, fault: Option<Fault>) -> io::Result<(Handle, Pipes)> {
-        let options = WorkerOptions {
+    /// The settings for the next worker on `host`, which injects `fault` if
+    /// one is given: sent to it once its Hello is accepted.
+    pub fn setup(&self, host: &Host, fault: Option<Fault>) -> Setup {
+        Setup {
             fault,
-            watchdog: (!host.is_local()).then_some(self.remote.watchdog),
-            ..self.options.clone()
+            watchdog_ms: (!host.is_local()).then_some(self.remote.watchdog.as_millis() as u64),
+            ..self.setup.clone()
+        }
+    }
+
+    /// Starts a worker on `host` and returns it with the supervisor's pipe
+    /// ends. No settings go on its command line: it says Hello first, and
+    /// takes them in a Setup frame.
+    pub fn start(&self, host: &Host) -> io::Result<(Handle, Pipes)> {
+        let ctx = Context {
+            tally: self.tally.clone(),
+            own_process: self.start != Start::Thread,
         };
         if !host.is_local() {
-            let argv = self.remote.template.argv(
-                host,
-                &self.remote.worker,
-                &Launcher::role_args(&options),
-            );
+            let argv = self.remote.template.argv(host, &self.remote.worker);
             let mut command = Command::new(&argv[0]);
-            command.args(&argv[1..]);
+            // What ssh and the remote worker say is read by the event loop,
+            // logged as this worker's, and kept for the account of its end.
+            command.args(&argv[1..]).stderr(Stdio::piped());
             return Process::spawn_piped(&mut command)
                 .map(|(p, pipes)| (Handle::Process(p), pipes));
         }
         match self.start {
             Start::Process(StartMethod::Fork) => {
-                Process::fork_piped(move || worker::serve_stdio(&options))
+                Process::fork_piped(move || worker::serve_stdio(&ctx))
                     .map(|(p, pipes)| (Handle::Process(p), pipes))
             }
             Start::Process(StartMethod::Spawn) => {
@@ -111,43 +124,17 @@ impl Launcher {
                 command
                     .arg0("supervisor-worker")
                     .arg("worker")
-                    .args(Launcher::role_args(&options))
                     .arg("--parent")
                     .arg(std::process::id().to_string());
                 Process::spawn_piped(&mut command).map(|(p, pipes)| (Handle::Process(p), pipes))
             }
-            Start::Thread => start_thread(options),
+            Start::Thread => start_thread(ctx),
         }
-    }
-
-    /// The arguments of the worker role (`supervisor worker ARGS`,
-    /// `supervisor-worker ARGS`). Numbers and fault names only: nothing in
-    /// them means anything to a remote shell.
-    pub fn role_args(options: &WorkerOptions) -> Vec<String> {
-        let mut args = vec![
-            "--max".into(),
-            options.max.to_string(),
-            "--heartbeat-ms".into(),
-            options.heartbeat.as_millis().max(1).to_string(),
-        ];
-        if let Some(fault) = options.fault {
-            args.extend(["--inject".into(), fault.to_string()]);
-        }
-        if let Some(n) = options.crash_at {
-            args.extend(["--crash-at".into(), n.to_string()]);
-        }
-        if let Some(bytes) = options.mem_limit {
-            args.extend(["--mem-limit".into(), bytes.to_string()]);
-        }
-        if let Some(d) = options.watchdog {
-            args.extend(["--watchdog-ms".into(), d.as_millis().max(1).to_string()]);
-        }
-        args
     }
 }
 
 /// Starts a worker thread serving the protocol over a fresh pair of pipes.
-fn start_thread(options: WorkerOptions) -> io::Result<(Handle, Pipes)> {
+fn start_thread(ctx: Context) -> io::Result<(Handle, Pipes)> {
     let (worker_in, to_worker) = pipe()?;
     let (from_worker, worker_out) = pipe()?;
     let (tid_tx, tid_rx) = std::sync::mpsc::sync_channel(1);
@@ -161,7 +148,7 @@ fn start_thread(options: WorkerOptions) -> io::Result<(Handle, Pipes)> {
             // close as the thread ends, and the supervisor sees a worker
             // that died.
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                worker::serve(&input, &mut output, &options)
+                worker::serve(&input, &mut output, &ctx)
             }))
             .unwrap_or(PANICKED)
         })?;
@@ -174,6 +161,7 @@ fn start_thread(options: WorkerOptions) -> io::Result<(Handle, Pipes)> {
     let pipes = Pipes {
         to_child: File::from(to_worker),
         from_child: File::from(from_worker),
+        stderr: None,
     };
     Ok((handle, pipes))
 }
@@ -263,5 +251,144 @@ impl ThreadWorker {
             self.code = Some(join.join().unwrap_or(PANICKED));
         }
         self.code
+    }
+}
+
+/// What a launcher's exit status says when its worker never said Hello.
+pub fn launch_failure(code: i32) -> Option<&'static str> {
+    match code {
+        127 => Some("the worker program is not there: see --remote-worker"),
+        126 => Some("the worker program cannot be executed there"),
+        255 => Some("ssh could not connect or log in"),
+        _ => None,
+    }
+}
+
+/// The longest stderr line kept; the rest of a longer one is dropped.
+pub const MAX_STDERR_LINE: usize = 512;
+
+/// A worker's stderr, read without blocking as it comes and cut into lines
+/// (bytes from a remote host are untrusted: lines are capped, and decoded
+/// lossily). The last line is kept: a worker that dies before its Hello has
+/// usually said why (`command not found`, ssh's `Connection refused`).
+#[derive(Debug)]
+pub struct StderrLines {
+    file: Option<File>,
+    partial: Vec<u8>,
+    /// Whether the line in `partial` was cut at [`MAX_STDERR_LINE`].
+    cut: bool,
+    last: Option<String>,
+}
+
+impl StderrLines {
+    /// Reads `file` (the read end of a pipe) without blocking.
+    pub fn new(file: File) -> io::Result<StderrLines> {
+        use nix::fcntl::{FcntlArg, OFlag, fcntl};
+        fcntl(&file, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+        Ok(StderrLines {
+            file: Some(file),
+            partial: Vec::new(),
+            cut: false,
+            last: None,
+        })
+    }
+
+    /// The pipe to poll, until it has ended.
+    pub fn file(&self) -> Option<&File> {
+        self.file.as_ref()
+    }
+
+    /// The last line it said.
+    pub fn last(&self) -> Option<&str> {
+        self.last.as_deref()
+    }
+
+    /// Reads what has come (at most 64 KiB, so one chatty worker cannot hold
+    /// up the event loop) and returns the whole lines in it; at the end of
+    /// the pipe, an unfinished last line too.
+    pub fn read(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut buf = [0u8; 4096];
+        for _ in 0..16 {
+            let Some(file) = &mut self.file else { break };
+            match io::Read::read(file, &mut buf) {
+                Ok(0) => {
+                    self.file = None;
+                    if !self.partial.is_empty() || self.cut {
+                        lines.push(self.take_line());
+                    }
+                }
+                Ok(n) => {
+                    for &b in &buf[..n] {
+                        if b == b'\n' {
+                            lines.push(self.take_line());
+                        } else if self.partial.len() < MAX_STDERR_LINE {
+                            self.partial.push(b);
+                        } else {
+                            self.cut = true;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => self.file = None,
+            }
+        }
+        lines.retain(|l| !l.trim().is_empty());
+        if let Some(l) = lines.last() {
+            self.last = Some(l.clone());
+        }
+        lines
+    }
+
+    fn take_line(&mut self) -> String {
+        let bytes = std::mem::take(&mut self.partial);
+        // No terminal control sequences from another host on our terminal.
+        let mut line: String = String::from_utf8_lossy(&bytes)
+            .trim_end()
+            .chars()
+            .map(|c| {
+                if c.is_control() && c != '\t' {
+                    '\u{fffd}'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        if std::mem::take(&mut self.cut) {
+            line.push_str(" […]");
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn stderr_is_read_as_capped_clean_lines() {
+        let (read, write) = pipe().unwrap();
+        let mut lines = StderrLines::new(File::from(read)).unwrap();
+        let mut write = File::from(write);
+        assert!(lines.read().is_empty(), "nothing yet, and no blocking");
+        write
+            .write_all(b"bash: w: command not found\n\nhalf")
+            .unwrap();
+        assert_eq!(lines.read(), ["bash: w: command not found"]);
+        assert_eq!(lines.last(), Some("bash: w: command not found"));
+        let long = vec![b'x'; 3 * MAX_STDERR_LINE];
+        write.write_all(b" a line\n\x1b[2Jred\r\n").unwrap();
+        write.write_all(&long).unwrap();
+        drop(write);
+        let got = lines.read();
+        assert_eq!(got[0], "half a line");
+        assert_eq!(got[1], "\u{fffd}[2Jred", "no escape reaches our terminal");
+        assert_eq!(got[2].len(), MAX_STDERR_LINE + " […]".len());
+        assert!(got[2].ends_with(" […]"));
+        assert_eq!(got.len(), 3, "the unfinished last line at the end");
+        assert!(lines.file().is_none(), "ended");
+        assert_eq!(lines.last(), Some(got[2].as_str()));
     }
 }

@@ -18,14 +18,13 @@ use crate::events::{ChunkRef, Event, EventLog};
 use crate::fault::Fault;
 use crate::health::{RestartPolicy, StallTimeout};
 use crate::hosts::Host;
-use crate::launch::{Handle, Launcher, Remote, Start};
+use crate::launch::{Handle, Launcher, Remote, Start, StderrLines, launch_failure};
 use crate::mp::poll_timeout;
 use crate::progress::{self, SlotLine, SlotState, Snapshot};
 use crate::protocol::frame::{self, FrameBuffer, FrameError};
-use crate::protocol::{FromWorker, ToWorker, check_hello};
+use crate::protocol::{FromWorker, Setup, ToWorker, check_hello};
 use crate::schedule::{Completion, Fate, RetryPolicy, Schedule};
 use crate::sigma::ChunkResult;
-use crate::worker::WorkerOptions;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, poll};
@@ -114,7 +113,9 @@ struct Worker {
     to_worker: File,
     from_worker: File,
     frames: FrameBuffer,
-    /// Whether its Hello has arrived.
+    /// Its settings, until its Hello is accepted and they are sent.
+    setup: Option<Setup>,
+    /// Whether its Hello has arrived (and its Setup gone out).
     ready: bool,
     /// When it last sent a frame (or was started).
     heard: Instant,
@@ -124,6 +125,15 @@ struct Worker {
     progress: u64,
     /// Whether it runs on a remote host.
     remote: bool,
+    /// A remote worker's stderr (its launcher's), read line by line.
+    stderr: Option<StderrLines>,
+}
+
+/// What a descriptor the event loop polls is.
+#[derive(Clone, Copy)]
+enum Source {
+    Frames,
+    Stderr,
 }
 
 /// Why a worker is being retired.
@@ -272,15 +282,15 @@ impl<'a> Supervisor<'a> {
                     Mode::Processes => Start::Process(cfg.start_method),
                     Mode::Threads => Start::Thread,
                 },
-                options: WorkerOptions {
+                setup: Setup {
                     max: cfg.max,
-                    heartbeat: cfg.heartbeat,
+                    heartbeat_ms: cfg.heartbeat.as_millis() as u64,
+                    watchdog_ms: None,
+                    mem_limit: cfg.worker_mem,
                     fault: None,
                     crash_at: cfg.crash_at,
-                    tally: schedule.tally(),
-                    mem_limit: cfg.worker_mem,
-                    watchdog: None,
                 },
+                tally: schedule.tally(),
                 program: None,
                 remote: Remote {
                     template: cfg.launcher.clone(),
@@ -560,12 +570,18 @@ impl<'a> Supervisor<'a> {
         let fault = (!self.faults[slot].is_empty()).then(|| self.faults[slot].remove(0));
         let host = &self.hosts[self.slot_host[slot]].host;
         let remote = !host.is_local();
+        let setup = self.launcher.setup(host, fault);
         let (handle, pipes) = self
             .launcher
-            .start(host, fault)
+            .start(host)
             .map_err(|e| Fatal(format!("cannot start worker {slot} on {host}: {e}")))?;
         fcntl(&pipes.from_child, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
             .map_err(|e| Fatal(format!("cannot set up worker {slot}'s pipe: {e}")))?;
+        let stderr = pipes
+            .stderr
+            .map(StderrLines::new)
+            .transpose()
+            .map_err(|e| Fatal(format!("cannot set up worker {slot}'s stderr: {e}")))?;
         let pid = handle.pid();
         let old_pid = std::mem::replace(&mut self.stats[slot].pid, pid);
         self.log.emit(Event::Started {
@@ -585,26 +601,31 @@ impl<'a> Supervisor<'a> {
             to_worker: pipes.to_child,
             from_worker: pipes.from_child,
             frames: FrameBuffer::default(),
+            setup: Some(setup),
             ready: false,
             heard: Instant::now(),
             replacing_since: self.failed_at[slot].take(),
             progress: 0,
             remote,
+            stderr,
         });
         Ok(())
     }
 
     /// Waits up to `timeout` (forever if `None`) for events and handles them.
     fn wait_and_dispatch(&mut self, timeout: Option<Duration>) -> Result<(), Fatal> {
-        let slots: Vec<usize> = (0..self.workers.len())
-            .filter(|&s| self.workers[s].is_some())
-            .collect();
+        // What each polled descriptor is: a worker's frames or its stderr.
+        let mut sources = Vec::new();
         let ready = {
-            let mut fds = Vec::with_capacity(slots.len() + 1);
-            fds.push(PollFd::new(self.signals.as_fd(), PollFlags::POLLIN));
-            for &s in &slots {
-                let w = self.workers[s].as_ref().expect("live worker");
+            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            for (slot, w) in self.workers.iter().enumerate() {
+                let Some(w) = w else { continue };
                 fds.push(PollFd::new(w.from_worker.as_fd(), PollFlags::POLLIN));
+                sources.push((slot, Source::Frames));
+                if let Some(err) = w.stderr.as_ref().and_then(StderrLines::file) {
+                    fds.push(PollFd::new(err.as_fd(), PollFlags::POLLIN));
+                    sources.push((slot, Source::Stderr));
+                }
             }
             match poll(&mut fds, poll_timeout(timeout)) {
                 Ok(_) | Err(Errno::EINTR) => {}
@@ -617,12 +638,22 @@ impl<'a> Supervisor<'a> {
         if ready[0] {
             self.handle_signals()?;
         }
-        for (i, &slot) in slots.iter().enumerate() {
+        for (i, &(slot, source)) in sources.iter().enumerate() {
             if ready[i + 1] {
-                self.handle_readable(slot)?;
+                match source {
+                    Source::Frames => self.handle_readable(slot)?,
+                    Source::Stderr => self.read_stderr(slot),
+                }
             }
         }
         Ok(())
+    }
+
+    /// Logs the lines a worker wrote on stderr.
+    fn read_stderr(&mut self, slot: usize) {
+        if let Some(err) = self.workers[slot].as_mut().and_then(|w| w.stderr.as_mut()) {
+            log_stderr(self.log, slot, &self.stats[slot].host, err);
+        }
     }
 
     /// Drains the signalfd: SIGCHLD reaps, SIGINT/SIGTERM stop the run.
@@ -727,10 +758,15 @@ impl<'a> Supervisor<'a> {
                         return Err(Fatal(why));
                     }
                     // Trying again would meet the same program: refuse the
-                    // host at once.
+                    // host at once (one failure, the refusal).
+                    self.hosts[host].failures += 1;
                     return self.mark_down(host, why);
                 }
                 w.ready = true;
+                let setup = ToWorker::Setup(w.setup.take().expect("set up once"));
+                if let Err(e) = send(&mut w.to_worker, &setup) {
+                    return self.retire(slot, Cause::WriteFailed(e));
+                }
                 if w.remote {
                     self.stats[slot].remote_pid = Some(pid);
                     self.log.emit(Event::Connected {
@@ -843,14 +879,28 @@ impl<'a> Supervisor<'a> {
             self.abandoned += 1;
         }
         let status = w.handle.describe(code);
+        // It has ended: whatever it said last is in its stderr pipe now.
+        if let Some(err) = &mut w.stderr {
+            log_stderr(self.log, slot, &self.stats[slot].host, err);
+        }
+        let mut why = cause.describe();
+        if w.remote && !w.ready {
+            why.push_str(" before its Hello");
+            if let Some(hint) = code.and_then(launch_failure) {
+                why.push_str(&format!(" ({hint})"));
+            }
+        }
+        if let Some(last) = w.stderr.as_ref().and_then(StderrLines::last) {
+            why.push_str(&format!("; its last words: {last}"));
+        }
         drop(w); // closes its pipes; an abandoned thread is detached
         let chunk = self.schedule.in_flight(slot);
         self.log.emit(Event::Died {
             slot,
             pid,
             host: self.stats[slot].host.clone(),
-            status,
-            cause: cause.describe(),
+            status: status.clone(),
+            cause: why.clone(),
             chunk: chunk.map(ChunkRef::from),
         });
         if let Cause::HostDown = cause {
@@ -868,7 +918,7 @@ impl<'a> Supervisor<'a> {
         // leave it for a replacement that may take a while (or never come).
         self.offer_work()?;
         if w_remote {
-            return self.after_remote_failure(slot, &cause);
+            return self.after_remote_failure(slot, &format!("({status}) {why}"));
         }
         if !self.intensity.allow(Instant::now()) {
             self.stop = Some(Ending::RestartIntensity);
@@ -889,17 +939,15 @@ impl<'a> Supervisor<'a> {
     /// `--host-retries` times in a row is marked down; otherwise the slot
     /// gets a new worker after a backoff (remote failures are the host's to
     /// count, not the restart intensity's).
-    fn after_remote_failure(&mut self, slot: usize, cause: &Cause) -> Result<(), Fatal> {
+    fn after_remote_failure(&mut self, slot: usize, why: &str) -> Result<(), Fatal> {
         let h = self.slot_host[slot];
         let host = &mut self.hosts[h];
         host.failures += 1;
         host.streak += 1;
         if host.streak >= self.host_retries {
             let why = format!(
-                "{} failures in a row (--host-retries {}), the last: worker {slot} {}",
-                host.streak,
-                self.host_retries,
-                cause.describe()
+                "{} failures in a row (--host-retries {}), the last: worker {slot} {why}",
+                host.streak, self.host_retries,
             );
             return self.mark_down(h, why);
         }
@@ -1061,5 +1109,16 @@ fn fate_event(fate: Fate) -> Event {
         Fate::Quarantined { chunk } => Event::Quarantined {
             chunk: chunk.into(),
         },
+    }
+}
+
+/// Logs the lines that have come on a worker's stderr.
+fn log_stderr(log: &mut EventLog, slot: usize, host: &str, err: &mut StderrLines) {
+    for line in err.read() {
+        log.emit(Event::WorkerStderr {
+            slot,
+            host: host.to_string(),
+            line,
+        });
     }
 }

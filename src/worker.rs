@@ -1,16 +1,16 @@
-//! The worker's side of the protocol: say Hello, then for every Assign run
-//! the σ kernel over the chunk, sending Progress heartbeats from inside the
-//! kernel's segment loop and one Done with the result. The same loop serves
-//! every way of starting a worker: a forked child, the re-executed program
-//! and a remote `supervisor-worker` all talk over their stdin (commands) and
-//! stdout (frames). At every heartbeat the worker also looks at its input:
-//! the supervisor's end of file or a Shutdown stops it mid-chunk, and a
-//! remote worker's watchdog ends it when the supervisor has been silent too
-//! long (pings keep it quiet).
+//! The worker's side of the protocol: say Hello, take the run's Setup, then
+//! for every Assign run the σ kernel over the chunk, sending Progress
+//! heartbeats from inside the kernel's segment loop and one Done with the
+//! result. The same loop serves every way of starting a worker: a forked
+//! child, the re-executed program and a remote `supervisor-worker` all talk
+//! over their stdin (commands) and stdout (frames). At every heartbeat the
+//! worker also looks at its input: the supervisor's end of file or a
+//! Shutdown stops it mid-chunk, and a remote worker's watchdog ends it when
+//! the supervisor has been silent too long (pings keep it quiet).
 
 use crate::fault::{Fault, Tally};
 use crate::protocol::frame::{self, FrameBuffer, FrameError};
-use crate::protocol::{FromWorker, PROGRAM_VERSION, PROTOCOL_VERSION, ToWorker};
+use crate::protocol::{FromWorker, PROGRAM_VERSION, PROTOCOL_VERSION, Setup, ToWorker};
 use crate::sigma::{Kernel, MAX_SUPPORTED};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, poll};
@@ -21,25 +21,22 @@ use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, FromRawFd};
 use std::time::{Duration, Instant};
 
-/// What a worker needs to know, whichever way it was started.
+/// What a worker has from where it runs, before any frame: the rest comes
+/// in its Setup.
 #[derive(Clone, Debug, Default)]
-pub struct WorkerOptions {
-    /// The run's upper bound, so the kernel's prime table is built once.
-    pub max: u64,
-    /// The longest a busy worker stays silent.
-    pub heartbeat: Duration,
-    /// A fault to inflict on itself once, partway through its first chunk.
-    pub fault: Option<Fault>,
-    /// Abort on reaching this number (a poison chunk).
-    pub crash_at: Option<u64>,
-    /// The supervisor's result tally, as this worker can reach it.
+pub struct Context {
+    /// The supervisor's result tally, as this worker can reach it (a thread
+    /// shares the real one, a forked process has a copy-on-write copy).
     pub tally: Tally,
-    /// An address-space limit (bytes) for a worker process.
-    pub mem_limit: Option<u64>,
-    /// End the worker when no frame has come from the supervisor for this
-    /// long (remote workers: a cut network shows no end of file).
-    pub watchdog: Option<Duration>,
+    /// Whether it is a process of its own, which may limit its own memory
+    /// (a thread must not: the limit would be the whole supervisor's).
+    pub own_process: bool,
 }
+
+/// How long a worker waits for its Setup after saying Hello. The supervisor
+/// answers a Hello at once; this only ends a worker whose supervisor is
+/// unreachable (a remote worker cut off while connecting).
+pub const SETUP_WAIT: Duration = Duration::from_secs(60);
 
 /// Exit statuses of a worker that gives up on its own.
 pub mod exit {
@@ -66,14 +63,9 @@ pub fn run_role(args: &crate::cli::WorkerArgs) -> i32 {
         eprintln!("worker: the process that started it is gone");
         return exit::PROTOCOL;
     }
-    serve_stdio(&WorkerOptions {
-        max: args.max,
-        heartbeat: Duration::from_millis(args.heartbeat_ms.max(1)),
-        fault: args.inject,
-        crash_at: args.crash_at,
+    serve_stdio(&Context {
         tally: Tally::default(),
-        mem_limit: args.mem_limit,
-        watchdog: args.watchdog_ms.map(|ms| Duration::from_millis(ms.max(1))),
+        own_process: true,
     })
 }
 
@@ -90,40 +82,51 @@ pub fn limit_memory(bytes: u64) -> io::Result<()> {
 /// Reads and writes the raw descriptors 0 and 1, bypassing std's buffered
 /// `stdout`: a forked child inherits a copy of the parent's stdout buffer,
 /// and flushing that into the pipe would corrupt the first frame.
-pub fn serve_stdio(opts: &WorkerOptions) -> i32 {
-    if let Some(bytes) = opts.mem_limit
-        && let Err(e) = limit_memory(bytes)
-    {
-        eprintln!("worker {}: cannot limit memory: {e}", std::process::id());
-        return exit::PROTOCOL;
-    }
+pub fn serve_stdio(ctx: &Context) -> i32 {
     // SAFETY: descriptors 0 and 1 are open (the start method set them up)
     // and are never closed by these wrappers (ManuallyDrop).
     let input = ManuallyDrop::new(unsafe { File::from_raw_fd(0) });
     let mut output = ManuallyDrop::new(unsafe { File::from_raw_fd(1) });
-    serve(&input, &mut *output, opts)
+    serve(&input, &mut *output, ctx)
 }
 
 /// The worker loop: commands from `input` (a pipe), frames to `output`.
-pub fn serve(input: &File, output: &mut impl Write, opts: &WorkerOptions) -> i32 {
+pub fn serve(input: &File, output: &mut impl Write, ctx: &Context) -> i32 {
     let hello = FromWorker::Hello {
         protocol: PROTOCOL_VERSION,
-        version: match opts.fault {
-            Some(Fault::Skew) => format!("{PROGRAM_VERSION}-skew"),
-            _ => PROGRAM_VERSION.to_string(),
-        },
+        version: PROGRAM_VERSION.to_string(),
         pid: std::process::id(),
     };
     if send(output, &hello).is_err() {
         return exit::PROTOCOL;
     }
-    let mut inbox = Inbox::new(input, opts.watchdog);
+    let mut inbox = Inbox::new(input, Some(SETUP_WAIT));
+    let setup = match inbox.next() {
+        Ok(ToWorker::Setup(setup)) => setup,
+        Ok(ToWorker::Shutdown | ToWorker::Ping) => return 0,
+        Ok(ToWorker::Assign { .. }) => {
+            return End::Broken("an Assign before the Setup".into()).status();
+        }
+        Err(end) => return end.status(),
+    };
+    if let Some(bytes) = setup.mem_limit {
+        let limited = if ctx.own_process {
+            limit_memory(bytes).map_err(|e| format!("cannot limit memory: {e}"))
+        } else {
+            Err("a thread cannot limit its memory".to_string())
+        };
+        if let Err(why) = limited {
+            return End::Broken(why).status();
+        }
+    }
+    inbox.watchdog = setup.watchdog();
     let mut kernel: Option<Kernel> = None;
-    let mut fault = opts.fault;
+    let mut fault = setup.fault;
     loop {
         let (chunk, lo, hi) = match inbox.next() {
             Ok(ToWorker::Assign { chunk, lo, hi }) => (chunk, lo, hi),
             Ok(ToWorker::Shutdown | ToWorker::Ping) => return 0, // (Pings are not queued)
+            Ok(ToWorker::Setup(_)) => return End::Broken("a second Setup".into()).status(),
             Err(end) => return end.status(),
         };
         if !(1 <= lo && lo <= hi && hi <= MAX_SUPPORTED) {
@@ -132,16 +135,15 @@ pub fn serve(input: &File, output: &mut impl Write, opts: &WorkerOptions) -> i32
         }
         let kernel = match &mut kernel {
             Some(k) if k.max() >= hi => k,
-            slot => slot.insert(Kernel::new(opts.max.max(hi))),
+            slot => slot.insert(Kernel::new(setup.max.max(hi))),
         };
         if let Err(end) = work(
             kernel,
-            chunk,
-            lo,
-            hi,
+            Chunk { id: chunk, lo, hi },
             &mut inbox,
             output,
-            opts,
+            &setup,
+            &ctx.tally,
             fault.take(),
         ) {
             return end.status();
@@ -286,34 +288,40 @@ impl<'a> Inbox<'a> {
     }
 }
 
+/// An assignment.
+struct Chunk {
+    id: u64,
+    lo: u64,
+    hi: u64,
+}
+
 /// Runs one chunk, with heartbeats, and reports it. At every heartbeat it
 /// also looks at its input, so a Shutdown, the supervisor's end of file or
 /// the watchdog stops it in the middle of a chunk.
-#[allow(clippy::too_many_arguments)]
 fn work(
     kernel: &mut Kernel,
-    chunk: u64,
-    lo: u64,
-    hi: u64,
+    Chunk { id, lo, hi }: Chunk,
     inbox: &mut Inbox<'_>,
     output: &mut impl Write,
-    opts: &WorkerOptions,
+    setup: &Setup,
+    tally: &Tally,
     mut fault: Option<Fault>,
 ) -> Result<(), End> {
     // The first heartbeat goes out after the first segment, so the
     // supervisor soon knows the chunk is under way; then one per interval.
+    let heartbeat = setup.heartbeat();
     let mut last_beat: Option<Instant> = None;
     let mut stopped = None;
     let result = kernel.run_while(lo, hi, |done| {
         if let Some(f) = fault.take() {
-            f.fire(output, &opts.tally);
+            f.fire(output, tally);
         }
-        if opts.crash_at.is_some_and(|n| lo <= n && n < lo + done) {
+        if setup.crash_at.is_some_and(|n| lo <= n && n < lo + done) {
             std::process::abort();
         }
-        if last_beat.is_none_or(|t| t.elapsed() >= opts.heartbeat) {
+        if last_beat.is_none_or(|t| t.elapsed() >= heartbeat) {
             last_beat = Some(Instant::now());
-            let beat = send(output, &FromWorker::Progress { chunk, done });
+            let beat = send(output, &FromWorker::Progress { chunk: id, done });
             if let Err(end) = beat.and_then(|()| inbox.check()) {
                 stopped = Some(end);
                 return false;
@@ -322,7 +330,7 @@ fn work(
         true
     });
     match (result, stopped) {
-        (Some(result), _) => send(output, &FromWorker::Done { chunk, result }),
+        (Some(result), _) => send(output, &FromWorker::Done { chunk: id, result }),
         (None, Some(end)) => Err(end),
         (None, None) => unreachable!("the kernel stops only when asked"),
     }
@@ -346,18 +354,22 @@ mod tests {
         File::from(read)
     }
 
+    fn setup(max: u64, heartbeat_ms: u64) -> ToWorker {
+        ToWorker::Setup(Setup {
+            max,
+            heartbeat_ms,
+            ..Default::default()
+        })
+    }
+
     #[test]
     fn serves_a_conversation() {
         // The supervisor's side of the pipes, the worker on a thread.
         let (worker_in, to_worker) = crate::mp::pipe().unwrap();
         let (from_worker, worker_out) = crate::mp::pipe().unwrap();
-        let opts = WorkerOptions {
-            max: 10_001,
-            heartbeat: Duration::ZERO,
-            ..Default::default()
-        };
         let worker = std::thread::spawn(move || {
-            serve(&File::from(worker_in), &mut File::from(worker_out), &opts)
+            let ctx = Context::default();
+            serve(&File::from(worker_in), &mut File::from(worker_out), &ctx)
         });
         let mut to_worker = File::from(to_worker);
         let mut from_worker = File::from(from_worker);
@@ -365,6 +377,7 @@ mod tests {
         assert!(
             matches!(next(), Some(FromWorker::Hello { protocol, .. }) if protocol == PROTOCOL_VERSION)
         );
+        frame::write_frame(&mut to_worker, &setup(10_001, 0)).unwrap();
         let mut done = Vec::new();
         let mut progress = 0;
         for (chunk, lo, hi) in [(1, 1, 10_000), (2, 10_001, 10_001)] {
@@ -390,31 +403,50 @@ mod tests {
         assert_eq!(done[1].1.checked(), 1);
     }
 
-    #[test]
-    fn garbage_input_ends_the_worker_without_panic() {
-        let opts = WorkerOptions {
-            max: 100,
-            heartbeat: Duration::from_secs(1),
-            ..Default::default()
-        };
-        let mut out = Vec::new();
-        let garbage = [3u8, 0, 0, 0, 0xff, 0xff, 0xff];
-        assert_eq!(serve(&piped(&garbage), &mut out, &opts), exit::PROTOCOL);
-        let bad_range = frame::encode(&ToWorker::Assign {
-            chunk: 0,
-            lo: 9,
-            hi: 3,
-        })
-        .unwrap();
-        assert_eq!(serve(&piped(&bad_range), &mut out, &opts), exit::PROTOCOL);
-    }
-
     fn frames(msgs: &[ToWorker]) -> Vec<u8> {
         let mut bytes = Vec::new();
         for m in msgs {
             frame::write_frame(&mut bytes, m).unwrap();
         }
         bytes
+    }
+
+    #[test]
+    fn bad_input_ends_the_worker_without_panic() {
+        let ctx = Context::default();
+        let garbage = [3u8, 0, 0, 0, 0xff, 0xff, 0xff];
+        let bad_range = ToWorker::Assign {
+            chunk: 0,
+            lo: 9,
+            hi: 3,
+        };
+        let one = ToWorker::Assign {
+            chunk: 0,
+            lo: 1,
+            hi: 1,
+        };
+        for script in [
+            garbage.to_vec(),
+            [frames(&[setup(100, 1000)]), garbage.to_vec()].concat(),
+            frames(&[setup(100, 1000), bad_range]),
+            frames(std::slice::from_ref(&one)),
+            frames(&[setup(100, 1000), setup(100, 1000)]),
+            frames(&[setup(100, 1000), one, setup(100, 1000)]),
+        ] {
+            let mut out = Vec::new();
+            assert_eq!(serve(&piped(&script), &mut out, &ctx), exit::PROTOCOL);
+        }
+        // A thread is not allowed to limit the memory of the whole process.
+        let limited = ToWorker::Setup(Setup {
+            max: 100,
+            mem_limit: Some(1 << 40),
+            ..Default::default()
+        });
+        let mut out = Vec::new();
+        assert_eq!(
+            serve(&piped(&frames(&[limited])), &mut out, &ctx),
+            exit::PROTOCOL
+        );
     }
 
     /// The messages a worker wrote.
@@ -433,18 +465,20 @@ mod tests {
 
     #[test]
     fn shutdown_or_end_of_input_stops_a_chunk_early() {
-        let opts = WorkerOptions {
-            max: 200_000_000,
-            heartbeat: Duration::ZERO,
-            ..Default::default()
-        };
+        let ctx = Context::default();
+        let first = setup(200_000_000, 0);
         for script in [
-            frames(&[big_chunk(), ToWorker::Ping, ToWorker::Shutdown]),
-            frames(&[big_chunk()]),
+            frames(&[
+                first.clone(),
+                big_chunk(),
+                ToWorker::Ping,
+                ToWorker::Shutdown,
+            ]),
+            frames(&[first.clone(), big_chunk()]),
         ] {
             let mut out = Vec::new();
             let started = Instant::now();
-            assert_eq!(serve(&piped(&script), &mut out, &opts), 0);
+            assert_eq!(serve(&piped(&script), &mut out, &ctx), 0);
             let said = said(&out);
             assert!(
                 !said.iter().any(|m| matches!(m, FromWorker::Done { .. })),
@@ -458,27 +492,31 @@ mod tests {
 
     #[test]
     fn the_watchdog_ends_a_worker_nobody_talks_to() {
-        let (read, write) = crate::mp::pipe().unwrap();
-        let mut writer = File::from(write);
-        let input = File::from(read);
-        let opts = WorkerOptions {
+        let ctx = Context::default();
+        let watched = ToWorker::Setup(Setup {
             max: 200_000_000,
-            heartbeat: Duration::ZERO,
-            watchdog: Some(Duration::from_millis(50)),
+            heartbeat_ms: 0,
+            watchdog_ms: Some(50),
             ..Default::default()
-        };
-        // Idle: no Assign ever comes.
-        let mut out = Vec::new();
-        assert_eq!(serve(&input, &mut out, &opts), exit::WATCHDOG);
-        // Busy: the chunk is far longer than the watchdog, and the write
-        // end stays open (a cut network, not an end of file).
-        writer.write_all(&frames(&[big_chunk()])).unwrap();
-        let mut out = Vec::new();
-        assert_eq!(serve(&input, &mut out, &opts), exit::WATCHDOG);
-        assert!(
-            !said(&out)
-                .iter()
-                .any(|m| matches!(m, FromWorker::Done { .. }))
-        );
+        });
+        for script in [
+            // Idle: no Assign ever comes.
+            frames(std::slice::from_ref(&watched)),
+            // Busy: the chunk is far longer than the watchdog.
+            frames(&[watched, big_chunk()]),
+        ] {
+            // The write end stays open: a cut network, not an end of file.
+            let (read, write) = crate::mp::pipe().unwrap();
+            let mut writer = File::from(write);
+            writer.write_all(&script).unwrap();
+            let mut out = Vec::new();
+            assert_eq!(serve(&File::from(read), &mut out, &ctx), exit::WATCHDOG);
+            assert!(
+                !said(&out)
+                    .iter()
+                    .any(|m| matches!(m, FromWorker::Done { .. }))
+            );
+            drop(writer);
+        }
     }
 }

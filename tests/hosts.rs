@@ -1,7 +1,8 @@
 //! Workers on other hosts, through a real OpenSSH server started by the test
 //! (key-only, on 127.0.0.1 or inside a network namespace): exact results,
 //! remote workers SIGKILLed and SIGSTOPped, an sshd session killed, a host
-//! that cannot be reached, every host down, a worker of another version,
+//! that cannot be reached, a worker program that is not there, every host
+//! down, a worker program of another version,
 //! and a host cut off from the network mid-run. Every faulty run is
 //! compared with a clean run's numbers, and no remote worker may outlive
 //! its run.
@@ -17,6 +18,7 @@ use common::*;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
+use supervisor::protocol::{FromWorker, PROTOCOL_VERSION, frame};
 
 /// The worker program that remote hosts run.
 const WORKER: &str = env!("CARGO_BIN_EXE_supervisor-worker");
@@ -253,15 +255,71 @@ fn an_unreachable_host_is_marked_down_and_the_run_goes_on() {
     let down = host_line(&json, "127.0.0.1");
     assert_eq!(down["state"], "down", "{json}");
     assert_eq!(down["failures"], 2, "{json}");
-    assert!(
-        down["reason"]
-            .as_str()
-            .unwrap()
-            .contains("2 failures in a row")
-    );
+    // The reason says what ssh said, and what its exit status means.
+    let reason = down["reason"].as_str().unwrap();
+    for needle in [
+        "2 failures in a row",
+        "(exit code 255)",
+        "before its Hello (ssh could not connect or log in)",
+        "its last words: ssh: connect to host 127.0.0.1 port 1: Connection refused",
+    ] {
+        assert!(reason.contains(needle), "{needle:?} in {reason}");
+    }
     assert_eq!(host_line(&json, "localhost")["numbers"], 20_000_000);
+    for needle in [
+        "host 127.0.0.1 is down",
+        "on 127.0.0.1 says: ssh: connect to host 127.0.0.1 port 1: Connection refused",
+    ] {
+        assert!(
+            done.stderr.contains(needle),
+            "{needle:?} in {}",
+            done.stderr
+        );
+    }
+}
+
+#[test]
+fn a_missing_remote_worker_program_is_named_in_the_reason() {
+    let _serial = serial();
+    let Some(sshd) = sshd_or_skip("a_missing_remote_worker_program_is_named_in_the_reason") else {
+        return;
+    };
+    let launcher = sshd.launcher();
+    // The only host: it goes down whatever the timing, and the run with it.
+    let hosts = format!("{}:1", sshd.host());
+    let missing = "/nonexistent/supervisor-worker";
+    let done = run(&[
+        "--hosts",
+        &hosts,
+        "--launcher",
+        &launcher,
+        "--remote-worker",
+        missing,
+        "--max",
+        "20000000",
+        "--json",
+        "--host-retries",
+        "2",
+    ]);
+    assert_eq!(done.code, Some(4), "{done:?}");
+    let json = done.json();
+    let down = host_line(&json, &sshd.host());
+    assert_eq!(down["state"], "down", "{json}");
+    let reason = down["reason"].as_str().unwrap();
+    for needle in [
+        "(exit code 127)",
+        "before its Hello (the worker program is not there: see --remote-worker)",
+        "its last words: ",
+        missing,
+    ] {
+        assert!(reason.contains(needle), "{needle:?} in {reason}");
+    }
+    // The remote shell's own words, logged under the worker's name.
+    let says = format!("worker 0 on {} says: ", sshd.host());
     assert!(
-        done.stderr.contains("host 127.0.0.1 is down"),
+        done.stderr
+            .lines()
+            .any(|l| l.contains(&says) && l.contains(missing)),
         "{}",
         done.stderr
     );
@@ -291,32 +349,62 @@ fn every_host_down_exits_4_with_a_partial_summary() {
     );
 }
 
+/// A real program of another version on the host: it says Hello as
+/// version `0.0.9-other` of the next protocol, then waits for its input to
+/// end (the shell stays, so its command line names the script while it
+/// runs). Returns its path (in `dir`).
+fn foreign_worker(dir: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let hello = dir.join("hello");
+    let frame = frame::encode(&FromWorker::Hello {
+        protocol: PROTOCOL_VERSION + 1,
+        version: "0.0.9-other".into(),
+        pid: 1,
+    })
+    .unwrap();
+    std::fs::write(&hello, frame).unwrap();
+    let program = dir.join("foreign-worker");
+    let script = format!("#!/bin/sh\ncat '{}'\ncat >/dev/null\n", hello.display());
+    std::fs::write(&program, script).unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    program.display().to_string()
+}
+
 #[test]
 fn a_worker_of_another_version_is_refused_naming_the_host() {
     let _serial = serial();
     let Some(sshd) = sshd_or_skip("a_worker_of_another_version_is_refused_naming_the_host") else {
         return;
     };
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = foreign_worker(dir.path());
     let launcher = sshd.launcher();
     let hosts = format!("localhost:1,{}:1", sshd.host());
     let max = long_max(2.0);
     let m = max.to_string();
-    let done = run(&args(
+    let done = run(&[
+        "--hosts",
         &hosts,
+        "--launcher",
         &launcher,
-        &["--max", &m, "--json", "--inject", "skew:1"],
-    ));
+        "--remote-worker",
+        &foreign,
+        "--max",
+        &m,
+        "--json",
+    ]);
     assert_eq!(done.code, Some(0), "{done:?}");
     let json = done.json();
     assert_eq!(Counts::of(&json), ladder_counts(max));
     let refused = host_line(&json, &sshd.host());
     assert_eq!(refused["state"], "down", "{json}");
+    assert_eq!(refused["failures"], 1, "refused at once: {json}");
     let version = env!("CARGO_PKG_VERSION");
     let reason = refused["reason"].as_str().unwrap();
     for needle in [
         format!("on {}", sshd.host()),
-        format!("version {version}-skew"),
-        format!("this supervisor is version {version}"),
+        format!("version 0.0.9-other (protocol {})", PROTOCOL_VERSION + 1),
+        format!("this supervisor is version {version} (protocol {PROTOCOL_VERSION})"),
     ] {
         assert!(reason.contains(&needle), "{needle:?} in {reason}");
         assert!(
@@ -325,7 +413,22 @@ fn a_worker_of_another_version_is_refused_naming_the_host() {
             done.stderr
         );
     }
-    no_remote_workers_left();
+    wait_until(
+        Duration::from_secs(20),
+        "the foreign worker to be gone",
+        || !any_command_line_has(&foreign),
+    );
+}
+
+/// Whether a live process has `word` among its arguments.
+fn any_command_line_has(word: &str) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .is_ok_and(|c| c.split(|&b| b == 0).any(|arg| arg == word.as_bytes()))
+    })
 }
 
 #[test]

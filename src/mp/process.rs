@@ -27,13 +27,16 @@ pub struct Process {
     exitcode: Option<i32>,
 }
 
-/// The parent's ends of a child's standard input and output.
+/// The parent's ends of a child's standard input and output (and error).
 #[derive(Debug)]
 pub struct Pipes {
     /// Writes to the child's stdin.
     pub to_child: File,
     /// Reads from the child's stdout.
     pub from_child: File,
+    /// Reads the child's stderr, if the command asked for a pipe
+    /// (`Stdio::piped()`); `None` when the child shares the parent's.
+    pub stderr: Option<File>,
 }
 
 impl Process {
@@ -97,6 +100,7 @@ impl Process {
         let pipes = Pipes {
             to_child: File::from(to_child),
             from_child: File::from(from_child),
+            stderr: None,
         };
         Ok((process, pipes))
     }
@@ -142,7 +146,8 @@ impl Process {
         spawn_hardened(command).map(|child| Process::of(&child))
     }
 
-    /// Executes `command` with its stdin and stdout piped to the parent.
+    /// Executes `command` with its stdin and stdout piped to the parent
+    /// (and its stderr, if the command says `stderr(Stdio::piped())`).
     pub fn spawn_piped(command: &mut Command) -> io::Result<(Process, Pipes)> {
         command.stdin(Stdio::piped()).stdout(Stdio::piped());
         let mut child = spawn_hardened(command)?;
@@ -151,6 +156,7 @@ impl Process {
         let pipes = Pipes {
             to_child: File::from(to_child),
             from_child: File::from(from_child),
+            stderr: child.stderr.take().map(|e| File::from(OwnedFd::from(e))),
         };
         Ok((Process::of(&child), pipes))
     }

@@ -2,28 +2,66 @@
 //! each side may send, and (in [`frame`]) how one message travels as a
 //! length-prefixed bincode frame over a pipe.
 //!
-//! A conversation: the worker says `Hello` once; then, for every `Assign`,
-//! it sends `Progress` heartbeats while it works and one `Done` with the
-//! chunk's result. `Ping`s keep a worker's watchdog quiet (remote workers
+//! A conversation: the worker says `Hello` first, before anything that
+//! could differ between versions (a worker takes no arguments that could
+//! make it fail first), so a worker of any version can be refused by name.
+//! Once its Hello is accepted, the supervisor sends one `Setup` with the
+//! run's settings; then, for every `Assign`, the worker sends `Progress`
+//! heartbeats while it works and one `Done` with the chunk's result. `Ping`s keep a worker's watchdog quiet (remote workers
 //! have one: they end when no frame arrives for a while). `Shutdown`, or
 //! the end of its input, ends it, even in the middle of a chunk.
 
 pub mod frame;
 
+use crate::fault::Fault;
 use crate::sigma::ChunkResult;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// Bumped whenever a message changes shape. A worker that says another
 /// version in its `Hello` is refused.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The program's version, carried in `Hello` so a mismatched worker program
 /// can be named in the error.
 pub const PROGRAM_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// A worker's settings for the run, sent once, after its Hello.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Setup {
+    /// The run's upper bound, so the kernel's prime table is built once.
+    pub max: u64,
+    /// The longest a busy worker stays silent, in milliseconds.
+    pub heartbeat_ms: u64,
+    /// End the worker when no frame has come from the supervisor for this
+    /// many milliseconds (remote workers: a cut network shows no end of
+    /// file). The supervisor pings more often.
+    pub watchdog_ms: Option<u64>,
+    /// An address-space limit in bytes (a worker process only).
+    pub mem_limit: Option<u64>,
+    /// A fault to inflict on itself once, partway through its first chunk.
+    pub fault: Option<Fault>,
+    /// Abort on reaching this number (a poison chunk).
+    pub crash_at: Option<u64>,
+}
+
+impl Setup {
+    /// The heartbeat interval.
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+
+    /// The watchdog period, if it has one.
+    pub fn watchdog(&self) -> Option<Duration> {
+        self.watchdog_ms.map(|ms| Duration::from_millis(ms.max(1)))
+    }
+}
+
 /// Supervisor to worker.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ToWorker {
+    /// The run's settings: the first command, and only once.
+    Setup(Setup),
     /// Check every n in `[lo, hi]` (inclusive) and answer with `Done`.
     Assign { chunk: u64, lo: u64, hi: u64 },
     /// Exit now, successfully.
@@ -103,6 +141,19 @@ mod tests {
         };
         let bytes = frame::encode(&a).unwrap();
         assert_eq!(frame::decode_payload::<ToWorker>(&bytes[4..]).unwrap(), a);
+        let setup = ToWorker::Setup(Setup {
+            max: 10,
+            heartbeat_ms: 100,
+            watchdog_ms: Some(2000),
+            mem_limit: Some(1 << 30),
+            fault: Some(Fault::Hang),
+            crash_at: None,
+        });
+        let bytes = frame::encode(&setup).unwrap();
+        assert_eq!(
+            frame::decode_payload::<ToWorker>(&bytes[4..]).unwrap(),
+            setup
+        );
     }
 
     #[test]
