@@ -84,7 +84,7 @@ LogLevel ERROR
         deadline = time.monotonic() + 10
         while True:
             argv = self.launcher.replace("{host}", address).replace("{worker}", "true").split()
-            if subprocess.run(argv, stdin=subprocess.DEVNULL).returncode == 0:
+            if subprocess.run(argv, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
                 break
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 sys.exit(f"sshd did not start: {(d / 'log').read_text()}")
