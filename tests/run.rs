@@ -2,7 +2,8 @@
 //! every process count, start method and chunk size; the JSON summary's
 //! keys; one thread in the supervisor, workers that are its children and
 //! hold only stdin, stdout and stderr; usage errors; no worker outliving a
-//! killed supervisor; no lasting zombie.
+//! killed supervisor; no lasting zombie; the worker program says Hello
+//! before anything else.
 
 mod common;
 
@@ -502,4 +503,71 @@ fn sigma_sum_is_a_json_number_near_the_bound() {
     let v: &Value = &json["sigma_sum"];
     assert!(v.is_number(), "{json}");
     assert_eq!(json["checked"], 1001);
+}
+
+/// The worker program, started the way a launcher starts it (no
+/// arguments), says Hello before anything else, takes its Setup, counts a
+/// chunk and leaves at Shutdown; a command before the Setup is refused.
+#[test]
+fn the_worker_program_says_hello_first_and_takes_its_settings_in_a_frame() {
+    use std::process::{Command, Stdio};
+    use supervisor::protocol::{
+        FromWorker, PROGRAM_VERSION, PROTOCOL_VERSION, Setup, ToWorker, frame,
+    };
+    let program = env!("CARGO_BIN_EXE_supervisor-worker");
+    let start = || {
+        Command::new(program)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut worker = start();
+    let mut to = worker.stdin.take().unwrap();
+    let mut from = worker.stdout.take().unwrap();
+    let hello = frame::read_frame::<FromWorker>(&mut from).unwrap();
+    assert_eq!(
+        hello,
+        Some(FromWorker::Hello {
+            protocol: PROTOCOL_VERSION,
+            version: PROGRAM_VERSION.into(),
+            pid: worker.id(),
+        })
+    );
+    let setup = Setup {
+        max: 10_000,
+        heartbeat_ms: 100,
+        ..Default::default()
+    };
+    frame::write_frame(&mut to, &ToWorker::Setup(setup)).unwrap();
+    let assign = ToWorker::Assign {
+        chunk: 1,
+        lo: 1,
+        hi: 10_000,
+    };
+    frame::write_frame(&mut to, &assign).unwrap();
+    let result = loop {
+        match frame::read_frame::<FromWorker>(&mut from).unwrap() {
+            Some(FromWorker::Progress { .. }) => {}
+            Some(FromWorker::Done { chunk: 1, result }) => break result,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(result.perfect, vec![6, 28, 496, 8128]);
+    assert_eq!(result.checked(), 10_000);
+    frame::write_frame(&mut to, &ToWorker::Shutdown).unwrap();
+    assert_eq!(worker.wait().unwrap().code(), Some(0));
+
+    let mut worker = start();
+    let mut to = worker.stdin.take().unwrap();
+    let mut from = worker.stdout.take().unwrap();
+    assert!(matches!(
+        frame::read_frame::<FromWorker>(&mut from).unwrap(),
+        Some(FromWorker::Hello { .. })
+    ));
+    frame::write_frame(&mut to, &assign).unwrap();
+    assert_eq!(
+        worker.wait().unwrap().code(),
+        Some(supervisor::worker::exit::PROTOCOL)
+    );
 }
