@@ -229,6 +229,12 @@ pub struct RunArgs {
     /// finished in between) is marked down; the run goes on without it
     #[arg(long, value_name = "N", default_value = "3", value_parser = parse_positive, allow_hyphen_values = true)]
     pub host_retries: u64,
+
+    /// How long a remote worker gets to say Hello (connecting, logging in,
+    /// or waiting for a batch scheduler's allocation), if longer than
+    /// --stall-timeout
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
 }
 
 /// `--hosts`'s value: one argument, a list of hosts.
@@ -300,6 +306,7 @@ pub struct Config {
     pub launcher: Template,
     pub remote_worker: String,
     pub host_retries: u32,
+    pub connect_timeout: Duration,
 }
 
 /// The most worker processes a run may have.
@@ -411,6 +418,7 @@ impl Config {
             launcher: args.launcher,
             remote_worker: args.remote_worker,
             host_retries,
+            connect_timeout: args.connect_timeout,
         })
     }
 
@@ -619,10 +627,13 @@ mod tests {
             "~/bin/supervisor-worker",
             "--host-retries",
             "5",
+            "--connect-timeout",
+            "2m",
         ])
         .unwrap();
         assert_eq!(c.remote_worker, "~/bin/supervisor-worker");
         assert_eq!(c.host_retries, 5);
+        assert_eq!(c.connect_timeout, Duration::from_secs(120));
         assert_eq!(c.launcher.program(), "ssh");
     }
 

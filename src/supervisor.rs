@@ -202,6 +202,7 @@ pub struct Supervisor<'a> {
     slot_host: Vec<usize>,
     hosts: Vec<HostStats>,
     host_retries: u32,
+    connect_timeout: Duration,
     /// When remote workers are next pinged; `None` without remote hosts.
     next_ping: Option<Instant>,
     /// Per slot, when its next remote worker is due (backing off after a
@@ -219,10 +220,6 @@ struct Checkpoint {
 /// How long a worker that closed its pipe gets to finish exiting before it
 /// is killed (so its real exit status can be reported).
 const EXIT_GRACE: Duration = Duration::from_millis(100);
-
-/// The least time a remote worker gets to say Hello (connecting and logging
-/// in can take longer than a stall timeout).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A remote worker's watchdog is this many stall timeouts (and at least
 /// [`MIN_WATCHDOG`]); it is pinged four times per watchdog period.
@@ -340,6 +337,7 @@ impl<'a> Supervisor<'a> {
                 })
                 .collect(),
             host_retries: cfg.host_retries,
+            connect_timeout: cfg.connect_timeout,
             next_ping: cfg
                 .hosts
                 .iter()
@@ -487,10 +485,11 @@ impl<'a> Supervisor<'a> {
     }
 
     /// How long a worker may stay silent: the stall timeout, or for a
-    /// remote worker still connecting, at least [`CONNECT_TIMEOUT`].
+    /// remote worker still connecting, at least `--connect-timeout`
+    /// (connecting and logging in can take longer than a stall timeout).
     fn silence_limit(&self, w: &Worker) -> StallTimeout {
         if w.remote && !w.ready {
-            StallTimeout(self.stall.0.max(CONNECT_TIMEOUT))
+            StallTimeout(self.stall.0.max(self.connect_timeout))
         } else {
             self.stall
         }

@@ -326,6 +326,47 @@ fn a_missing_remote_worker_program_is_named_in_the_reason() {
 }
 
 #[test]
+fn a_worker_that_never_says_hello_is_given_up_after_the_connect_timeout() {
+    let _serial = serial();
+    // A launcher that starts and never lets a worker speak (as a batch
+    // scheduler still waiting for an allocation would).
+    let silent = "sh -c 'exec sleep 60' {worker}";
+    let done = run(&[
+        "--hosts",
+        "n1:1",
+        "--launcher",
+        silent,
+        "--max",
+        "20000000",
+        "--json",
+        "--stall-timeout",
+        "200ms",
+        "--connect-timeout",
+        "1s",
+        "--host-retries",
+        "1",
+    ]);
+    assert_eq!(done.code, Some(4), "{done:?}");
+    let json = done.json();
+    let reason = host_line(&json, "n1")["reason"].as_str().unwrap();
+    assert!(reason.contains("before its Hello"), "{reason}");
+    // Given the connect timeout (1 s), not the stall timeout nor the
+    // 10 s default: a bound with room for a loaded machine, not a speed.
+    let stalled = done
+        .stderr
+        .lines()
+        .find(|l| l.contains("stalled"))
+        .unwrap_or_else(|| panic!("a stall in {}", done.stderr));
+    let secs: f64 = stalled
+        .split("stalled ")
+        .nth(1)
+        .and_then(|r| r.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("seconds in {stalled}"));
+    assert!((1.0..9.0).contains(&secs), "{stalled}");
+}
+
+#[test]
 fn every_host_down_exits_4_with_a_partial_summary() {
     let _serial = serial();
     let done = run(&args(
