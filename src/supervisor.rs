@@ -113,10 +113,9 @@ struct Worker {
     to_worker: File,
     from_worker: File,
     frames: FrameBuffer,
-    /// Its settings, until its Hello is accepted and they are sent.
+    /// Its settings, until its Hello is accepted and they are sent; `None`
+    /// once it is ready.
     setup: Option<Setup>,
-    /// Whether its Hello has arrived (and its Setup gone out).
-    ready: bool,
     /// When it last sent a frame (or was started).
     heard: Instant,
     /// When its predecessor's failure was detected, until it makes progress.
@@ -127,6 +126,13 @@ struct Worker {
     remote: bool,
     /// A remote worker's stderr (its launcher's), read line by line.
     stderr: Option<StderrLines>,
+}
+
+impl Worker {
+    /// Whether its Hello has been accepted (and its Setup sent).
+    fn ready(&self) -> bool {
+        self.setup.is_none()
+    }
 }
 
 /// What a descriptor the event loop polls is.
@@ -413,10 +419,10 @@ impl<'a> Supervisor<'a> {
                     None if host.down.is_some() => (SlotState::HostDown, 0),
                     None if self.restart_at[slot].is_some() => (SlotState::Restarting, 0),
                     None => (SlotState::Empty, 0),
-                    Some(w) if !w.ready && self.stats[slot].restarts > 0 => {
+                    Some(w) if !w.ready() && self.stats[slot].restarts > 0 => {
                         (SlotState::Restarting, 0)
                     }
-                    Some(w) if !w.ready => (SlotState::Starting, 0),
+                    Some(w) if !w.ready() => (SlotState::Starting, 0),
                     Some(_) if chunk.is_none() => (SlotState::Idle, 0),
                     Some(w) if w.heard.elapsed() > 3 * self.heartbeat + progress::REDRAW => {
                         (SlotState::Stalled, w.progress)
@@ -481,14 +487,14 @@ impl<'a> Supervisor<'a> {
     fn owes_frames(&self, slot: usize) -> bool {
         self.workers[slot]
             .as_ref()
-            .is_some_and(|w| !w.ready || self.schedule.in_flight(slot).is_some())
+            .is_some_and(|w| !w.ready() || self.schedule.in_flight(slot).is_some())
     }
 
     /// How long a worker may stay silent: the stall timeout, or for a
     /// remote worker still connecting, at least `--connect-timeout`
     /// (connecting and logging in can take longer than a stall timeout).
     fn silence_limit(&self, w: &Worker) -> StallTimeout {
-        if w.remote && !w.ready {
+        if w.remote && !w.ready() {
             StallTimeout(self.stall.0.max(self.connect_timeout))
         } else {
             self.stall
@@ -531,7 +537,7 @@ impl<'a> Supervisor<'a> {
                 continue;
             };
             if w.remote
-                && w.ready
+                && w.ready()
                 && let Err(e) = send(&mut w.to_worker, &ToWorker::Ping)
             {
                 self.retire(slot, Cause::WriteFailed(e))?;
@@ -601,7 +607,6 @@ impl<'a> Supervisor<'a> {
             from_worker: pipes.from_child,
             frames: FrameBuffer::default(),
             setup: Some(setup),
-            ready: false,
             heard: Instant::now(),
             replacing_since: self.failed_at[slot].take(),
             progress: 0,
@@ -747,7 +752,7 @@ impl<'a> Supervisor<'a> {
                 version,
                 pid,
             } => {
-                if w.ready {
+                if w.ready() {
                     return self.retire(slot, Cause::BadFrame("a second Hello".into()));
                 }
                 let host = self.slot_host[slot];
@@ -761,8 +766,7 @@ impl<'a> Supervisor<'a> {
                     self.hosts[host].failures += 1;
                     return self.mark_down(host, why);
                 }
-                w.ready = true;
-                let setup = ToWorker::Setup(w.setup.take().expect("set up once"));
+                let setup = ToWorker::Setup(w.setup.take().expect("checked above"));
                 if let Err(e) = send(&mut w.to_worker, &setup) {
                     return self.retire(slot, Cause::WriteFailed(e));
                 }
@@ -883,7 +887,7 @@ impl<'a> Supervisor<'a> {
             log_stderr(self.log, slot, &self.stats[slot].host, err);
         }
         let mut why = cause.describe();
-        if w.remote && !w.ready {
+        if w.remote && !w.ready() {
             why.push_str(" before its Hello");
             if let Some(hint) = code.and_then(launch_failure) {
                 why.push_str(&format!(" ({hint})"));
@@ -994,7 +998,7 @@ impl<'a> Supervisor<'a> {
     /// given back).
     fn offer_work(&mut self) -> Result<(), Fatal> {
         for slot in 0..self.workers.len() {
-            if self.workers[slot].as_ref().is_some_and(|w| w.ready)
+            if self.workers[slot].as_ref().is_some_and(|w| w.ready())
                 && self.schedule.in_flight(slot).is_none()
             {
                 self.assign(slot)?;

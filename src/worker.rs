@@ -110,13 +110,11 @@ pub fn serve(input: &File, output: &mut impl Write, ctx: &Context) -> i32 {
         Err(end) => return end.status(),
     };
     if let Some(bytes) = setup.mem_limit {
-        let limited = if ctx.own_process {
-            limit_memory(bytes).map_err(|e| format!("cannot limit memory: {e}"))
-        } else {
-            Err("a thread cannot limit its memory".to_string())
-        };
-        if let Err(why) = limited {
-            return End::Broken(why).status();
+        if !ctx.own_process {
+            return End::Broken("a thread cannot limit its memory".into()).status();
+        }
+        if let Err(e) = limit_memory(bytes) {
+            return End::Broken(format!("cannot limit memory: {e}")).status();
         }
     }
     inbox.watchdog = setup.watchdog();
@@ -130,8 +128,7 @@ pub fn serve(input: &File, output: &mut impl Write, ctx: &Context) -> i32 {
             Err(end) => return end.status(),
         };
         if !(1 <= lo && lo <= hi && hi <= MAX_SUPPORTED) {
-            eprintln!("worker {}: bad assignment [{lo}, {hi}]", std::process::id());
-            return exit::PROTOCOL;
+            return End::Broken(format!("bad assignment [{lo}, {hi}]")).status();
         }
         let kernel = match &mut kernel {
             Some(k) if k.max() >= hi => k,

@@ -29,13 +29,23 @@ const NOWHERE: &str = "ssh -F /dev/null -p 1 -o BatchMode=yes -o ConnectTimeout=
 
 /// The arguments that run `hosts` through `launcher`, with `rest`.
 fn args<'a>(hosts: &'a str, launcher: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    args_with_worker(hosts, launcher, WORKER, rest)
+}
+
+/// The same, with `worker` as the remote worker program.
+fn args_with_worker<'a>(
+    hosts: &'a str,
+    launcher: &'a str,
+    worker: &'a str,
+    rest: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![
         "--hosts",
         hosts,
         "--launcher",
         launcher,
         "--remote-worker",
-        WORKER,
+        worker,
     ];
     args.extend(rest);
     args
@@ -288,19 +298,12 @@ fn a_missing_remote_worker_program_is_named_in_the_reason() {
     // The only host: it goes down whatever the timing, and the run with it.
     let hosts = format!("{}:1", sshd.host());
     let missing = "/nonexistent/supervisor-worker";
-    let done = run(&[
-        "--hosts",
+    let done = run(&args_with_worker(
         &hosts,
-        "--launcher",
         &launcher,
-        "--remote-worker",
         missing,
-        "--max",
-        "20000000",
-        "--json",
-        "--host-retries",
-        "2",
-    ]);
+        &["--max", "20000000", "--json", "--host-retries", "2"],
+    ));
     assert_eq!(done.code, Some(4), "{done:?}");
     let json = done.json();
     let down = host_line(&json, &sshd.host());
@@ -423,17 +426,12 @@ fn a_worker_of_another_version_is_refused_naming_the_host() {
     let hosts = format!("localhost:1,{}:1", sshd.host());
     let max = long_max(2.0);
     let m = max.to_string();
-    let done = run(&[
-        "--hosts",
+    let done = run(&args_with_worker(
         &hosts,
-        "--launcher",
         &launcher,
-        "--remote-worker",
         &foreign,
-        "--max",
-        &m,
-        "--json",
-    ]);
+        &["--max", &m, "--json"],
+    ));
     assert_eq!(done.code, Some(0), "{done:?}");
     let json = done.json();
     assert_eq!(Counts::of(&json), ladder_counts(max));

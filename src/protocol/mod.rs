@@ -7,9 +7,10 @@
 //! make it fail first), so a worker of any version can be refused by name.
 //! Once its Hello is accepted, the supervisor sends one `Setup` with the
 //! run's settings; then, for every `Assign`, the worker sends `Progress`
-//! heartbeats while it works and one `Done` with the chunk's result. `Ping`s keep a worker's watchdog quiet (remote workers
-//! have one: they end when no frame arrives for a while). `Shutdown`, or
-//! the end of its input, ends it, even in the middle of a chunk.
+//! heartbeats while it works and one `Done` with the chunk's result.
+//! `Ping`s keep a worker's watchdog quiet (remote workers have one: they end
+//! when no frame arrives for a while). `Shutdown`, or the end of its input,
+//! ends it, even in the middle of a chunk.
 
 pub mod frame;
 
