@@ -31,7 +31,9 @@ pub struct HostLine {
     pub numbers: u64,
     /// Its workers that died.
     pub failures: u64,
-    /// `up`, or `down` (given up on during the run).
+    /// `up` (the local host, or a worker on it said Hello), `connecting`
+    /// (none had when the run ended), or `down` (given up on during the
+    /// run).
     pub state: &'static str,
     /// Why it was marked down.
     pub reason: Option<String>,
@@ -150,7 +152,11 @@ impl Summary {
                     chunks: h.chunks,
                     numbers: h.numbers,
                     failures: h.failures,
-                    state: if h.down.is_some() { "down" } else { "up" },
+                    state: match (&h.down, h.reached || h.host.is_local()) {
+                        (Some(_), _) => "down",
+                        (None, true) => "up",
+                        (None, false) => "connecting",
+                    },
                     reason: h.down.clone(),
                 })
                 .collect(),

@@ -59,10 +59,12 @@ pub struct HostStats {
     pub chunks: u64,
     pub numbers: u64,
     /// Its workers that died (not counting those stopped because the host
-    /// was marked down).
+    /// was marked down, or while the run was ending).
     pub failures: u64,
     /// Failures since its last finished chunk.
     streak: u32,
+    /// Whether a worker on it said an accepted Hello during the run.
+    pub reached: bool,
     /// Why it was marked down, if it was.
     pub down: Option<String>,
 }
@@ -339,6 +341,7 @@ impl<'a> Supervisor<'a> {
                     numbers: 0,
                     failures: 0,
                     streak: 0,
+                    reached: false,
                     down: None,
                 })
                 .collect(),
@@ -766,6 +769,7 @@ impl<'a> Supervisor<'a> {
                     self.hosts[host].failures += 1;
                     return self.mark_down(host, why);
                 }
+                self.hosts[host].reached = true;
                 let setup = ToWorker::Setup(w.setup.take().expect("checked above"));
                 if let Err(e) = send(&mut w.to_worker, &setup) {
                     return self.retire(slot, Cause::WriteFailed(e));
@@ -923,6 +927,7 @@ impl<'a> Supervisor<'a> {
         if w_remote {
             return self.after_remote_failure(slot, &format!("({status}) {why}"));
         }
+        self.hosts[self.slot_host[slot]].failures += 1;
         if !self.intensity.allow(Instant::now()) {
             self.stop = Some(Ending::RestartIntensity);
             self.log.emit(Event::Shutdown {

@@ -90,6 +90,31 @@ fn no_remote_workers_left() {
     );
 }
 
+/// Holds the local worker: slot 0's first process spins in its first chunk
+/// and stall detection is far off, so the run cannot end, however fast the
+/// local worker would have been, before the test lets it go with
+/// [`release_local_when`]. (A run that merely lasts long enough is a race
+/// that a faster machine loses.)
+const HOLD_LOCAL: [&str; 4] = ["--inject", "hang:0", "--stall-timeout", "600s"];
+
+/// Waits for an event that `seen` matches, then SIGKILLs the held local
+/// worker; its replacement redoes its chunk and the run goes on.
+fn release_local_when(run: &Run, what: &str, seen: impl Fn(&Value) -> bool) {
+    wait_until(PATIENCE, what, || run.events().iter().any(&seen));
+    let held = run
+        .events()
+        .iter()
+        .find(|e| e["event"] == "started" && e["slot"] == 0)
+        .and_then(|e| e["pid"].as_i64())
+        .expect("slot 0 started");
+    signal(held as i32, libc::SIGKILL);
+}
+
+/// Whether `e` is a `name` event about `host`.
+fn event_on(e: &Value, name: &str, host: &str) -> bool {
+    e["event"] == name && e["host"] == host
+}
+
 #[test]
 fn remote_workers_give_exact_results() {
     let _serial = serial();
@@ -97,16 +122,29 @@ fn remote_workers_give_exact_results() {
         return;
     };
     let launcher = sshd.launcher();
-    // Long enough for ssh to log in (a few hundred ms) while the local
-    // worker is still busy.
-    let max = long_max(2.0);
+    let max = 50_000_000;
     let m = max.to_string();
     let clean = run_clean(&["--procs", "2", "--max", &m]);
-    for hosts in [
-        format!("{}:2", sshd.host()),
-        format!("localhost:1,{}:2", sshd.host()),
-    ] {
-        let json = run_clean(&args(&hosts, &launcher, &["--max", &m]));
+    let remote_only = format!("{}:2", sshd.host());
+    let mixed = format!("localhost:1,{}:2", sshd.host());
+    // With a local worker too, it is held until ssh has logged in, so the
+    // remote host gets its share however fast the local worker is.
+    for (hosts, hold) in [(remote_only, false), (mixed, true)] {
+        let mut rest = vec!["--max", m.as_str(), "--json", "--quiet"];
+        if hold {
+            rest.extend(HOLD_LOCAL);
+        }
+        let run = Run::start_with_events(&args(&hosts, &launcher, &rest));
+        if hold {
+            release_local_when(&run, "a remote worker to connect", |e| {
+                event_on(e, "connected", &sshd.host())
+            });
+        }
+        let done = run.wait();
+        assert_eq!(done.code, Some(0), "{hosts}: {done:?}");
+        let json = done.json();
+        assert_eq!(json["complete"], true, "{json}");
+        assert_eq!(json["sigma_sum_verified"], true, "{json}");
         assert_eq!(Counts::of(&json), Counts::of(&clean), "{hosts}");
         assert_eq!(Counts::of(&json), ladder_counts(max));
         let remote = host_line(&json, &sshd.host());
@@ -254,11 +292,13 @@ fn a_killed_sshd_session_gives_its_chunk_back() {
 #[test]
 fn an_unreachable_host_is_marked_down_and_the_run_goes_on() {
     let _serial = serial();
-    let done = run(&args(
-        "localhost:1,127.0.0.1:2",
-        NOWHERE,
-        &["--max", "20000000", "--json", "--host-retries", "2"],
-    ));
+    let mut rest = vec!["--max", "20000000", "--json", "--host-retries", "2"];
+    rest.extend(HOLD_LOCAL);
+    let run = Run::start_with_events(&args("localhost:1,127.0.0.1:2", NOWHERE, &rest));
+    release_local_when(&run, "127.0.0.1 to go down", |e| {
+        event_on(e, "host_down", "127.0.0.1")
+    });
+    let done = run.wait();
     assert_eq!(done.code, Some(0), "{done:?}");
     let json = done.json();
     assert_eq!(Counts::of(&json), ladder_counts(20_000_000));
@@ -275,7 +315,10 @@ fn an_unreachable_host_is_marked_down_and_the_run_goes_on() {
     ] {
         assert!(reason.contains(needle), "{needle:?} in {reason}");
     }
-    assert_eq!(host_line(&json, "localhost")["numbers"], 20_000_000);
+    let local = host_line(&json, "localhost");
+    assert_eq!(local["numbers"], 20_000_000, "{json}");
+    assert_eq!(local["failures"], 1, "the held worker, killed: {json}");
+    assert_eq!(local["state"], "up", "{json}");
     for needle in [
         "host 127.0.0.1 is down",
         "on 127.0.0.1 says: ssh: connect to host 127.0.0.1 port 1: Connection refused",
@@ -370,6 +413,34 @@ fn a_worker_that_never_says_hello_is_given_up_after_the_connect_timeout() {
 }
 
 #[test]
+fn a_host_still_connecting_when_the_run_ends_says_so() {
+    let _serial = serial();
+    // Its worker never speaks, and the local one does all the work: the
+    // run ends with the host neither up nor down, and its launcher gone.
+    let silent = "sh -c 'exec sleep 6173' {worker}";
+    let done = run(&[
+        "--hosts",
+        "localhost:1,n1:1",
+        "--launcher",
+        silent,
+        "--max",
+        "20000000",
+        "--json",
+        "--connect-timeout",
+        "10m",
+    ]);
+    assert_eq!(done.code, Some(0), "{done:?}");
+    let json = done.json();
+    assert_eq!(Counts::of(&json), ladder_counts(20_000_000));
+    let n1 = host_line(&json, "n1");
+    assert_eq!(n1["state"], "connecting", "{json}");
+    assert_eq!(n1["failures"], 0, "{json}");
+    assert!(n1["reason"].is_null(), "{json}");
+    assert_eq!(host_line(&json, "localhost")["state"], "up", "{json}");
+    assert!(!any_command_line_has("6173"), "the launcher is gone");
+}
+
+#[test]
 fn every_host_down_exits_4_with_a_partial_summary() {
     let _serial = serial();
     let done = run(&args(
@@ -424,17 +495,16 @@ fn a_worker_of_another_version_is_refused_naming_the_host() {
     let foreign = foreign_worker(dir.path());
     let launcher = sshd.launcher();
     let hosts = format!("localhost:1,{}:1", sshd.host());
-    let max = long_max(2.0);
-    let m = max.to_string();
-    let done = run(&args_with_worker(
-        &hosts,
-        &launcher,
-        &foreign,
-        &["--max", &m, "--json"],
-    ));
+    let mut rest = vec!["--max", "20000000", "--json"];
+    rest.extend(HOLD_LOCAL);
+    let run = Run::start_with_events(&args_with_worker(&hosts, &launcher, &foreign, &rest));
+    release_local_when(&run, "the foreign host to be refused", |e| {
+        event_on(e, "host_down", &sshd.host())
+    });
+    let done = run.wait();
     assert_eq!(done.code, Some(0), "{done:?}");
     let json = done.json();
-    assert_eq!(Counts::of(&json), ladder_counts(max));
+    assert_eq!(Counts::of(&json), ladder_counts(20_000_000));
     let refused = host_line(&json, &sshd.host());
     assert_eq!(refused["state"], "down", "{json}");
     assert_eq!(refused["failures"], 1, "refused at once: {json}");
