@@ -267,6 +267,15 @@ pub fn launch_failure(code: i32) -> Option<&'static str> {
 /// The longest stderr line kept; the rest of a longer one is dropped.
 pub const MAX_STDERR_LINE: usize = 512;
 
+/// How many stderr lines a worker may say at once (ssh's `-v` says about a
+/// hundred while it connects)...
+pub const STDERR_BURST: u32 = 200;
+
+/// ...and how often it may say one more after that: a worker that writes
+/// without end fills neither the events file nor the terminal. What is left
+/// out is counted, in a line of its own.
+pub const STDERR_REFILL: Duration = Duration::from_millis(100);
+
 /// A worker's stderr, read without blocking as it comes and cut into lines
 /// (bytes from a remote host are untrusted: lines are capped, and decoded
 /// lossily). The last line is kept: a worker that dies before its Hello has
@@ -278,6 +287,11 @@ pub struct StderrLines {
     /// Whether the line in `partial` was cut at [`MAX_STDERR_LINE`].
     cut: bool,
     last: Option<String>,
+    /// Lines it may still say now, and when that was last topped up.
+    quota: u32,
+    topped_up: Instant,
+    /// Lines left out since the last one said.
+    left_out: u64,
 }
 
 impl StderrLines {
@@ -290,6 +304,9 @@ impl StderrLines {
             partial: Vec::new(),
             cut: false,
             last: None,
+            quota: STDERR_BURST,
+            topped_up: Instant::now(),
+            left_out: 0,
         })
     }
 
@@ -304,12 +321,36 @@ impl StderrLines {
     }
 
     /// Reads what has come (at most 64 KiB, so one chatty worker cannot hold
-    /// up the event loop) and returns the whole lines in it; at the end of
-    /// the pipe, an unfinished last line too.
+    /// up the event loop) and returns the whole lines in it that its quota
+    /// allows (see [`STDERR_BURST`]); at the end of the pipe, an unfinished
+    /// last line too, and how many were left out.
     pub fn read(&mut self) -> Vec<String> {
+        self.read_at(Instant::now())
+    }
+
+    fn read_at(&mut self, now: Instant) -> Vec<String> {
+        let lines = self.read_lines(16);
+        self.ration(lines, now)
+    }
+
+    /// Once its worker has ended: reads what is left, without blocking (a
+    /// process the worker left behind may hold the pipe open still) and at
+    /// most 1 MiB, and returns it as [`StderrLines::read`] does at the end of
+    /// the pipe. Nothing is read after this.
+    pub fn finish(&mut self) -> Vec<String> {
+        let mut lines = self.read_lines(256);
+        if self.file.take().is_some() && (!self.partial.is_empty() || self.cut) {
+            lines.push(self.take_line());
+        }
+        self.ration(lines, Instant::now())
+    }
+
+    /// Reads at most `reads` times 4 KiB: the whole lines that came, and at
+    /// the end of the pipe an unfinished last line too.
+    fn read_lines(&mut self, reads: usize) -> Vec<String> {
         let mut lines = Vec::new();
         let mut buf = [0u8; 4096];
-        for _ in 0..16 {
+        for _ in 0..reads {
             let Some(file) = &mut self.file else { break };
             match io::Read::read(file, &mut buf) {
                 Ok(0) => {
@@ -334,11 +375,53 @@ impl StderrLines {
                 Err(_) => self.file = None,
             }
         }
+        lines
+    }
+
+    /// The lines the quota allows, with a count of those it left out before
+    /// each one said, and at the end of the pipe. Every line counts as the
+    /// worker's last words, said or not.
+    fn ration(&mut self, mut lines: Vec<String>, now: Instant) -> Vec<String> {
         lines.retain(|l| !l.trim().is_empty());
         if let Some(l) = lines.last() {
             self.last = Some(l.clone());
         }
-        lines
+        self.top_up(now);
+        let mut said = Vec::new();
+        for line in lines {
+            if self.quota == 0 {
+                self.left_out += 1;
+                continue;
+            }
+            self.quota -= 1;
+            said.extend(self.left_out_line());
+            said.push(line);
+        }
+        if self.file.is_none() {
+            said.extend(self.left_out_line());
+        }
+        said
+    }
+
+    /// Adds one line to the quota per [`STDERR_REFILL`] since the last top-up.
+    fn top_up(&mut self, now: Instant) {
+        let periods =
+            now.saturating_duration_since(self.topped_up).as_nanos() / STDERR_REFILL.as_nanos();
+        if periods == 0 {
+            return;
+        }
+        let add = u32::try_from(periods).unwrap_or(u32::MAX);
+        self.quota = self.quota.saturating_add(add).min(STDERR_BURST);
+        self.topped_up = now;
+    }
+
+    /// The line that says how many were left out, if any were.
+    fn left_out_line(&mut self) -> Option<String> {
+        match std::mem::take(&mut self.left_out) {
+            0 => None,
+            1 => Some("[1 more line not shown]".to_string()),
+            n => Some(format!("[{n} more lines not shown]")),
+        }
     }
 
     fn take_line(&mut self) -> String {
@@ -390,5 +473,41 @@ mod tests {
         assert_eq!(got.len(), 3, "the unfinished last line at the end");
         assert!(lines.file().is_none(), "ended");
         assert_eq!(lines.last(), Some(got[2].as_str()));
+    }
+
+    #[test]
+    fn a_worker_that_writes_without_end_is_cut_short_and_counted() {
+        let (read, write) = pipe().unwrap();
+        let mut lines = StderrLines::new(File::from(read)).unwrap();
+        let mut write = File::from(write);
+        let start = lines.topped_up;
+        let burst = STDERR_BURST as usize;
+        let say = |write: &mut File, from: usize, n: usize| {
+            let text: String = (from..from + n).map(|i| format!("line {i}\n")).collect();
+            write.write_all(text.as_bytes()).unwrap();
+        };
+        say(&mut write, 0, burst + 50);
+        let got = lines.read_at(start);
+        assert_eq!(got.len(), burst, "the burst");
+        assert_eq!(got[burst - 1], format!("line {}", burst - 1));
+        // Three refills later: the count of what was left out, then lines.
+        say(&mut write, burst + 50, 10);
+        let got = lines.read_at(start + 3 * STDERR_REFILL);
+        let want = [
+            "[50 more lines not shown]",
+            "line 250",
+            "line 251",
+            "line 252",
+        ];
+        assert_eq!(got, want);
+        say(&mut write, burst + 60, 5);
+        drop(write);
+        let got = lines.read_at(start + 3 * STDERR_REFILL);
+        assert_eq!(got, ["[12 more lines not shown]"], "counted at the end");
+        assert_eq!(
+            lines.last(),
+            Some("line 264"),
+            "the last words all the same"
+        );
     }
 }

@@ -888,7 +888,7 @@ impl<'a> Supervisor<'a> {
         let status = w.handle.describe(code);
         // It has ended: whatever it said last is in its stderr pipe now.
         if let Some(err) = &mut w.stderr {
-            log_stderr(self.log, slot, &self.stats[slot].host, err);
+            log_lines(self.log, slot, &self.stats[slot].host, err.finish());
         }
         let mut why = cause.describe();
         if w.remote && !w.ready() {
@@ -1013,11 +1013,26 @@ impl<'a> Supervisor<'a> {
     }
 
     /// During shutdown: reads and discards what workers still send, so a
-    /// pipe that only has data in it (not end of file) stops waking `poll`.
+    /// pipe that only has data in it (not end of file) stops waking `poll`;
+    /// what they say on stderr is logged as usual.
     fn drain_before_exit(&mut self) {
         let mut buf = [0u8; 4096];
-        for w in self.workers.iter_mut().flatten() {
+        for slot in 0..self.workers.len() {
+            let Some(w) = &mut self.workers[slot] else {
+                continue;
+            };
             while matches!(w.from_worker.read(&mut buf), Ok(n) if n > 0) {}
+            if let Some(err) = &mut w.stderr {
+                log_stderr(self.log, slot, &self.stats[slot].host, err);
+            }
+        }
+    }
+
+    /// During shutdown: forgets a worker that has ended, after logging the
+    /// last of its stderr.
+    fn forget(&mut self, slot: usize) {
+        if let Some(mut err) = self.workers[slot].take().and_then(|w| w.stderr) {
+            log_lines(self.log, slot, &self.stats[slot].host, err.finish());
         }
     }
 
@@ -1041,9 +1056,12 @@ impl<'a> Supervisor<'a> {
         }
         let deadline = Instant::now() + self.grace;
         loop {
-            for w in &mut self.workers {
-                if w.as_mut().is_some_and(|w| w.handle.try_wait().is_some()) {
-                    *w = None;
+            for slot in 0..self.workers.len() {
+                if self.workers[slot]
+                    .as_mut()
+                    .is_some_and(|w| w.handle.try_wait().is_some())
+                {
+                    self.forget(slot);
                 }
             }
             if self.workers.iter().all(Option::is_none) {
@@ -1051,10 +1069,12 @@ impl<'a> Supervisor<'a> {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || self.kill_now {
-                for w in self.workers.iter_mut().filter_map(Option::take) {
-                    let mut w = w;
-                    if w.handle.kill().is_none() {
-                        self.abandoned += 1;
+                for slot in 0..self.workers.len() {
+                    if let Some(w) = &mut self.workers[slot] {
+                        if w.handle.kill().is_none() {
+                            self.abandoned += 1;
+                        }
+                        self.forget(slot);
                     }
                 }
                 return;
@@ -1065,6 +1085,9 @@ impl<'a> Supervisor<'a> {
             let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
             for w in self.workers.iter().flatten() {
                 fds.push(PollFd::new(w.from_worker.as_fd(), PollFlags::POLLIN));
+                if let Some(err) = w.stderr.as_ref().and_then(StderrLines::file) {
+                    fds.push(PollFd::new(err.as_fd(), PollFlags::POLLIN));
+                }
             }
             let _ = poll(
                 &mut fds,
@@ -1122,7 +1145,12 @@ fn fate_event(fate: Fate) -> Event {
 
 /// Logs the lines that have come on a worker's stderr.
 fn log_stderr(log: &mut EventLog, slot: usize, host: &str, err: &mut StderrLines) {
-    for line in err.read() {
+    log_lines(log, slot, host, err.read());
+}
+
+/// Logs lines a worker wrote on stderr.
+fn log_lines(log: &mut EventLog, slot: usize, host: &str, lines: Vec<String>) {
+    for line in lines {
         log.emit(Event::WorkerStderr {
             slot,
             host: host.to_string(),

@@ -441,6 +441,39 @@ fn a_host_still_connecting_when_the_run_ends_says_so() {
 }
 
 #[test]
+fn a_worker_that_floods_stderr_is_cut_short_and_counted() {
+    let _serial = serial();
+    // A transport that writes 2000 lines on stderr before it starts the
+    // worker: they are logged up to the burst, the rest counted, none lost
+    // without a trace, and the run is exact.
+    let flood = "sh -c 'i=0; while [ $i -lt 2000 ]; do echo \"noise $i\" >&2; \
+                 i=$((i+1)); done; exec \"$0\"' {worker}";
+    let done = Run::start_with_events(&args(
+        "n1:1",
+        flood,
+        &["--max", "20000000", "--json", "--progress", "never"],
+    ))
+    .wait();
+    assert_eq!(done.code, Some(0), "{done:?}");
+    assert_eq!(Counts::of(&done.json()), ladder_counts(20_000_000));
+    let lines: Vec<&str> = done
+        .events
+        .iter()
+        .filter(|e| e["event"] == "worker_stderr")
+        .map(|e| e["line"].as_str().unwrap())
+        .collect();
+    let shown = lines.iter().filter(|l| l.starts_with("noise ")).count();
+    let left_out: usize = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix('[')?.strip_suffix(" more lines not shown]"))
+        .map(|n| n.parse::<usize>().unwrap())
+        .sum();
+    assert!(shown < 2000, "cut short: {shown}");
+    assert_eq!(shown + left_out, 2000, "{lines:?}");
+    assert_eq!(lines[0], "noise 0");
+}
+
+#[test]
 fn every_host_down_exits_4_with_a_partial_summary() {
     let _serial = serial();
     let done = run(&args(
