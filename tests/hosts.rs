@@ -110,6 +110,44 @@ fn release_local_when(run: &Run, what: &str, seen: impl Fn(&Value) -> bool) {
     signal(held as i32, libc::SIGKILL);
 }
 
+/// A host named `gate` whose worker waits for the test to let it start:
+/// for tests that need the stall timeout (so cannot hold a local worker in
+/// a hang) and another host that must not finish the run before the
+/// remote side has done what the test waits for. `launcher` is put behind
+/// a script that, for `gate`, waits for a marker file and then runs the
+/// worker program directly; other hosts go through `launcher` as usual.
+struct Gate {
+    launcher: String,
+    marker: std::path::PathBuf,
+}
+
+impl Gate {
+    fn new(dir: &Path, launcher: &str) -> Gate {
+        use std::os::unix::fs::PermissionsExt;
+        let marker = dir.join("open");
+        let script = dir.join("gate.sh");
+        let text = format!(
+            "#!/bin/sh\nhost=$1\nshift\nif [ \"$host\" = gate ]; then\n  \
+             while [ ! -e '{}' ]; do sleep 0.01; done\n  for worker; do :; done\n  \
+             exec \"$worker\"\nfi\nexec \"$@\"\n",
+            marker.display()
+        );
+        std::fs::write(&script, text).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Gate {
+            launcher: format!("{} {{host}} {launcher}", script.display()),
+            marker,
+        }
+    }
+
+    /// Lets the gate's worker start once an event that `seen` matches has
+    /// come.
+    fn open_when(&self, run: &Run, what: &str, seen: impl Fn(&Value) -> bool) {
+        wait_until(PATIENCE, what, || run.events().iter().any(&seen));
+        std::fs::write(&self.marker, "").unwrap();
+    }
+}
+
 /// Whether `e` is a `name` event about `host`.
 fn event_on(e: &Value, name: &str, host: &str) -> bool {
     e["event"] == name && e["host"] == host
@@ -615,18 +653,31 @@ fn a_host_cut_off_mid_run_is_given_up_and_its_worker_ends() {
     let Some(sshd) = sshd_in_or_skip(test, &netns) else {
         return;
     };
-    let launcher = sshd.launcher();
     let far = netns.address();
-    let hosts = format!("localhost:1,{far}:1");
-    let max = long_max(3.0).to_string();
+    // The other host waits until the far one is cut off, holding a chunk.
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Gate::new(dir.path(), &sshd.launcher());
+    let hosts = format!("gate:1,{far}:1");
+    let max = long_max(1.0).to_string();
     let run = Run::start_with_events(&args(
         &hosts,
-        &launcher,
-        &["--max", &max, "--json", "--stall-timeout", "1s"],
+        &gate.launcher,
+        &[
+            "--max",
+            &max,
+            "--json",
+            "--stall-timeout",
+            "1s",
+            "--connect-timeout",
+            "600s",
+        ],
     ));
     let victim = first_remote_pid(&run, &far, None);
     let id = ident(victim).expect("the remote worker is running");
     netns.cut();
+    gate.open_when(&run, "the far host's worker to connect", |e| {
+        event_on(e, "connected", &far)
+    });
     let done = run.wait();
     assert_eq!(done.code, Some(0), "{done:?}");
     let json = done.json();
@@ -664,13 +715,15 @@ fn a_lost_chunk_goes_at_once_to_an_idle_worker_on_another_host() {
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let launcher = format!("{} {{host}} {{worker}}", script.display());
-    // The remote worker hangs in its first chunk; the local one finishes
-    // everything else and goes idle; the stalled chunk must go to it at
-    // once, not wait for a replacement that never connects (whose connect
-    // timeout, 10 s, would count a second failure).
-    let done = Run::start_with_events(&args(
-        "localhost:1,127.0.0.1:1",
-        &launcher,
+    // The remote worker hangs in its first chunk; the other host's worker
+    // (held until then, so the remote one gets a chunk whatever the
+    // timing) finishes everything else and goes idle; the stalled chunk
+    // must go to it at once, not wait for a replacement that never
+    // connects (whose connect timeout, 10 s, would count a second failure).
+    let gate = Gate::new(dir.path(), &launcher);
+    let run = Run::start_with_events(&args(
+        "gate:1,127.0.0.1:1",
+        &gate.launcher,
         &[
             "--max",
             "20000000",
@@ -682,8 +735,11 @@ fn a_lost_chunk_goes_at_once_to_an_idle_worker_on_another_host() {
             "--inject",
             "hang:1",
         ],
-    ))
-    .wait();
+    ));
+    gate.open_when(&run, "the remote worker to connect", |e| {
+        event_on(e, "connected", "127.0.0.1")
+    });
+    let done = run.wait();
     assert_eq!(done.code, Some(0), "{done:?}");
     let json = done.json();
     assert_eq!(Counts::of(&json), ladder_counts(20_000_000));

@@ -66,10 +66,12 @@ fn interrupted_then_resumed_equals_an_uninterrupted_run() {
         } else {
             journal_args(path, "100ms", &["--quiet", "--json", "--resume"])
         };
+        let before = finished_in(&journal);
         let r = Run::start(&args);
-        // Interrupt once some work is journaled, at a moment that varies.
+        // Interrupt once this run has journaled work (so it is up and has
+        // its signals in hand), at a moment that varies.
         wait_until(Duration::from_secs(60), "a journal with work", || {
-            finished_in(&journal) > 0
+            finished_in(&journal) > before
         });
         std::thread::sleep(Duration::from_millis(37 * (round as u64 + 1)));
         r.signal(sig);
@@ -149,8 +151,10 @@ fn a_failed_journal_write_is_reported_and_the_run_goes_on() {
     wait_until(Duration::from_secs(60), "a first journal", || {
         journal.exists()
     });
-    // The folder goes away under the run: every later write fails.
-    fs::remove_dir_all(&folder).unwrap();
+    // The folder goes away under the run (at once: a rename cannot race the
+    // journal's writes as removing its files one by one would): every later
+    // write fails.
+    fs::rename(&folder, dir.path().join("gone")).unwrap();
     let done = r.wait();
     assert_eq!(done.code, Some(0), "{done:?}");
     assert_eq!(Counts::of(&done.json()), reference());

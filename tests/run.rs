@@ -243,9 +243,19 @@ fn one_thread_and_clean_workers(method: &str, extra_fd: bool) {
             "the supervisor inherited the extra descriptor: {held:?}"
         );
     }
-    // Give a spawned worker time to be executed (until then it is a copy of
-    // the supervisor on its way to exec).
-    std::thread::sleep(Duration::from_millis(500));
+    // Wait for the workers to settle: until a forked one has closed what it
+    // inherited, or a spawned one has been executed, it is a copy of the
+    // supervisor. A worker that leaks a descriptor never settles.
+    let settled = |w: i32| {
+        fds(w) == Some(vec![0, 1, 2])
+            && (method != "spawn"
+                || std::fs::read(format!("/proc/{w}/cmdline"))
+                    .is_ok_and(|c| c.starts_with(b"supervisor-worker\0")))
+    };
+    wait_until(PATIENCE, "workers holding only stdio", || {
+        let workers = run.workers();
+        workers.len() >= 2 && workers.iter().all(|&w| settled(w))
+    });
     for _ in 0..6 {
         assert_eq!(threads(run.pid), Some(1), "threads of the supervisor");
         std::thread::sleep(Duration::from_millis(50));

@@ -182,9 +182,13 @@ fn fate_after_client_sigkill(sshd: &Sshd, program: &Path, args: &str, stop: bool
         "ssh",
     );
 
+    // Only the session's child: a shell's fork that has not exec'd yet
+    // runs the same program for a moment.
     let mut remote = Vec::new();
     wait_until(PATIENCE, "the remote command to start", || {
+        let children = sshd.session_children();
         remote = processes_running(program);
+        remote.retain(|pid| children.contains(pid));
         !remote.is_empty()
     });
     assert_eq!(remote.len(), 1, "one remote {program:?}: {remote:?}");
