@@ -512,6 +512,58 @@ fn a_worker_that_floods_stderr_is_cut_short_and_counted() {
 }
 
 #[test]
+fn a_run_on_hosts_is_interrupted_and_resumed_exactly() {
+    let _serial = serial();
+    // A long run across hosts is checkpointed like any other: SIGINT once
+    // work is journaled, then --resume on the same hosts. (The "remote"
+    // host's transport runs the worker program directly: no sshd needed.)
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.journal");
+    let path = journal.to_str().unwrap();
+    let direct = "sh -c 'exec \"$0\"' {worker}";
+    let max = 200_000_000;
+    let m = max.to_string();
+    let rest = [
+        "--max",
+        &m,
+        "--chunk",
+        "1000000",
+        "--checkpoint",
+        path,
+        "--checkpoint-every",
+        "20ms",
+        "--json",
+        "--quiet",
+    ];
+    let first = Run::start(&args("localhost:1,n1:1", direct, &rest));
+    wait_until(PATIENCE, "a journal with work", || {
+        std::fs::read_to_string(&journal).is_ok_and(|j| j.lines().count() > 1)
+    });
+    first.signal(libc::SIGINT);
+    let done = first.wait();
+    assert_eq!(done.code, Some(130), "{done:?}");
+    assert_eq!(done.json()["complete"], false);
+    let mut again = rest.to_vec();
+    again.push("--resume");
+    let done = run(&args("localhost:1,n1:1", direct, &again));
+    assert_eq!(done.code, Some(0), "{done:?}");
+    let json = done.json();
+    assert_eq!(json["complete"], true, "{json}");
+    assert_eq!(json["sigma_sum_verified"], true, "{json}");
+    assert_eq!(Counts::of(&json), ladder_counts(max));
+    let resumed = json["resumed"].as_u64().unwrap();
+    assert!(resumed > 0 && resumed < max, "{json}");
+    // This session's numbers, over both hosts, are the rest.
+    let numbers: u64 = json["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["numbers"].as_u64().unwrap())
+        .sum();
+    assert_eq!(numbers + resumed, max, "{json}");
+}
+
+#[test]
 fn every_host_down_exits_4_with_a_partial_summary() {
     let _serial = serial();
     let done = run(&args(
