@@ -277,6 +277,51 @@ fn a_remote_worker_sigkilled_or_sigstopped_is_redone_exactly() {
 }
 
 #[test]
+fn an_interrupted_or_killed_supervisor_leaves_nothing_on_its_hosts() {
+    let _serial = serial();
+    let Some(sshd) =
+        sshd_or_skip("an_interrupted_or_killed_supervisor_leaves_nothing_on_its_hosts")
+    else {
+        return;
+    };
+    let max = long_max(3.0);
+    for sig in [libc::SIGINT, libc::SIGKILL] {
+        let (run, host) = long_remote_run(&sshd, max, &[]);
+        let remote = ident(first_remote_pid(&run, &host, None)).expect("a remote worker");
+        // The ssh clients, as the supervisor started them.
+        let launchers: Vec<Ident> = run
+            .events()
+            .iter()
+            .filter(|e| e["event"] == "started")
+            .filter_map(|e| ident(e["pid"].as_i64()? as i32))
+            .collect();
+        assert!(!launchers.is_empty());
+        run.signal(sig);
+        let done = run.wait();
+        if sig == libc::SIGINT {
+            assert_eq!(done.code, Some(130), "{done:?}");
+            assert_eq!(done.json()["complete"], false);
+        } else {
+            assert_eq!(done.code, None, "{done:?}");
+        }
+        // Killed with no warning, the supervisor takes its ssh clients with
+        // it (PR_SET_PDEATHSIG), and the remote workers end with their
+        // connections.
+        wait_until(
+            Duration::from_secs(20),
+            "the ssh clients to be gone",
+            || launchers.iter().all(|&id| dead(id)),
+        );
+        wait_until(
+            Duration::from_secs(20),
+            "the remote worker to be gone",
+            || dead(remote),
+        );
+        no_remote_workers_left();
+    }
+}
+
+#[test]
 fn a_hung_remote_worker_dies_with_its_connection() {
     let _serial = serial();
     let Some(sshd) = sshd_or_skip("a_hung_remote_worker_dies_with_its_connection") else {
