@@ -101,6 +101,13 @@ impl Summary {
         };
         let elapsed_s = outcome.elapsed.as_secs_f64();
         let checked = result.checked();
+        // A remote worker's pid is known once it has said an accepted Hello.
+        let said_hello = |host: &str| {
+            outcome
+                .slots
+                .iter()
+                .any(|s| s.host == host && s.remote_pid.is_some())
+        };
         Summary {
             min: cfg.min,
             max: cfg.max,
@@ -152,7 +159,7 @@ impl Summary {
                     chunks: h.chunks,
                     numbers: h.numbers,
                     failures: h.failures,
-                    state: match (&h.down, h.reached || h.host.is_local()) {
+                    state: match (&h.down, h.host.is_local() || said_hello(&h.host.name)) {
                         (Some(_), _) => "down",
                         (None, true) => "up",
                         (None, false) => "connecting",

@@ -63,8 +63,6 @@ pub struct HostStats {
     pub failures: u64,
     /// Failures since its last finished chunk.
     streak: u32,
-    /// Whether a worker on it said an accepted Hello during the run.
-    pub reached: bool,
     /// Why it was marked down, if it was.
     pub down: Option<String>,
 }
@@ -341,7 +339,6 @@ impl<'a> Supervisor<'a> {
                     numbers: 0,
                     failures: 0,
                     streak: 0,
-                    reached: false,
                     down: None,
                 })
                 .collect(),
@@ -621,26 +618,17 @@ impl<'a> Supervisor<'a> {
 
     /// Waits up to `timeout` (forever if `None`) for events and handles them.
     fn wait_and_dispatch(&mut self, timeout: Option<Duration>) -> Result<(), Fatal> {
-        // What each polled descriptor is: a worker's frames or its stderr.
-        let mut sources = Vec::new();
-        let ready = {
-            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
-            for (slot, w) in self.workers.iter().enumerate() {
-                let Some(w) = w else { continue };
-                fds.push(PollFd::new(w.from_worker.as_fd(), PollFlags::POLLIN));
-                sources.push((slot, Source::Frames));
-                if let Some(err) = w.stderr.as_ref().and_then(StderrLines::file) {
-                    fds.push(PollFd::new(err.as_fd(), PollFlags::POLLIN));
-                    sources.push((slot, Source::Stderr));
-                }
-            }
+        let (ready, sources) = {
+            let (mut fds, sources) = self.poll_set();
             match poll(&mut fds, poll_timeout(timeout)) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => return Err(Fatal(format!("poll failed: {e}"))),
             }
-            fds.iter()
+            let ready: Vec<bool> = fds
+                .iter()
                 .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
-                .collect::<Vec<bool>>()
+                .collect();
+            (ready, sources)
         };
         if ready[0] {
             self.handle_signals()?;
@@ -656,10 +644,28 @@ impl<'a> Supervisor<'a> {
         Ok(())
     }
 
+    /// What the event loop polls: the signalfd first, then each live
+    /// worker's frames and, until it ends, its stderr; and which worker and
+    /// which of the two each descriptor after the first is.
+    fn poll_set(&self) -> (Vec<PollFd<'_>>, Vec<(usize, Source)>) {
+        let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+        let mut sources = Vec::new();
+        for (slot, w) in self.workers.iter().enumerate() {
+            let Some(w) = w else { continue };
+            fds.push(PollFd::new(w.from_worker.as_fd(), PollFlags::POLLIN));
+            sources.push((slot, Source::Frames));
+            if let Some(err) = w.stderr.as_ref().and_then(StderrLines::file) {
+                fds.push(PollFd::new(err.as_fd(), PollFlags::POLLIN));
+                sources.push((slot, Source::Stderr));
+            }
+        }
+        (fds, sources)
+    }
+
     /// Logs the lines a worker wrote on stderr.
     fn read_stderr(&mut self, slot: usize) {
         if let Some(err) = self.workers[slot].as_mut().and_then(|w| w.stderr.as_mut()) {
-            log_stderr(self.log, slot, &self.stats[slot].host, err);
+            log_lines(self.log, slot, &self.stats[slot].host, err.read());
         }
     }
 
@@ -769,7 +775,6 @@ impl<'a> Supervisor<'a> {
                     self.hosts[host].failures += 1;
                     return self.mark_down(host, why);
                 }
-                self.hosts[host].reached = true;
                 let setup = ToWorker::Setup(w.setup.take().expect("checked above"));
                 if let Err(e) = send(&mut w.to_worker, &setup) {
                     return self.retire(slot, Cause::WriteFailed(e));
@@ -924,10 +929,10 @@ impl<'a> Supervisor<'a> {
         // An idle worker elsewhere takes the chunk at once, rather than
         // leave it for a replacement that may take a while (or never come).
         self.offer_work()?;
+        self.hosts[self.slot_host[slot]].failures += 1;
         if w_remote {
             return self.after_remote_failure(slot, &format!("({status}) {why}"));
         }
-        self.hosts[self.slot_host[slot]].failures += 1;
         if !self.intensity.allow(Instant::now()) {
             self.stop = Some(Ending::RestartIntensity);
             self.log.emit(Event::Shutdown {
@@ -943,14 +948,13 @@ impl<'a> Supervisor<'a> {
         self.start(slot)
     }
 
-    /// A remote worker died: its host's failure. A host that fails
-    /// `--host-retries` times in a row is marked down; otherwise the slot
+    /// A remote worker died (counted in its host's failures). A host that
+    /// fails `--host-retries` times in a row is marked down; otherwise the slot
     /// gets a new worker after a backoff (remote failures are the host's to
     /// count, not the restart intensity's).
     fn after_remote_failure(&mut self, slot: usize, why: &str) -> Result<(), Fatal> {
         let h = self.slot_host[slot];
         let host = &mut self.hosts[h];
-        host.failures += 1;
         host.streak += 1;
         if host.streak >= self.host_retries {
             let why = format!(
@@ -1023,7 +1027,7 @@ impl<'a> Supervisor<'a> {
             };
             while matches!(w.from_worker.read(&mut buf), Ok(n) if n > 0) {}
             if let Some(err) = &mut w.stderr {
-                log_stderr(self.log, slot, &self.stats[slot].host, err);
+                log_lines(self.log, slot, &self.stats[slot].host, err.read());
             }
         }
     }
@@ -1082,13 +1086,7 @@ impl<'a> Supervisor<'a> {
             // Sleep until a worker closes its pipe (a thread ends, a process
             // exits), a signal comes (SIGCHLD, a second SIGINT), or the
             // grace period ends.
-            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
-            for w in self.workers.iter().flatten() {
-                fds.push(PollFd::new(w.from_worker.as_fd(), PollFlags::POLLIN));
-                if let Some(err) = w.stderr.as_ref().and_then(StderrLines::file) {
-                    fds.push(PollFd::new(err.as_fd(), PollFlags::POLLIN));
-                }
-            }
+            let (mut fds, _) = self.poll_set();
             let _ = poll(
                 &mut fds,
                 poll_timeout(Some(left.min(Duration::from_secs(1)))),
@@ -1141,11 +1139,6 @@ fn fate_event(fate: Fate) -> Event {
             chunk: chunk.into(),
         },
     }
-}
-
-/// Logs the lines that have come on a worker's stderr.
-fn log_stderr(log: &mut EventLog, slot: usize, host: &str, err: &mut StderrLines) {
-    log_lines(log, slot, host, err.read());
 }
 
 /// Logs lines a worker wrote on stderr.

@@ -69,11 +69,7 @@ fn first_remote_pid(run: &Run, host: &str, slot: Option<usize>) -> i32 {
         pid = run
             .events()
             .iter()
-            .find(|e| {
-                e["event"] == "connected"
-                    && e["host"] == host
-                    && slot.is_none_or(|s| e["slot"] == s)
-            })
+            .find(|e| event_on(e, "connected", host) && slot.is_none_or(|s| e["slot"] == s))
             .and_then(|e| e["remote_pid"].as_i64())
             .unwrap_or(0) as i32;
         pid != 0
@@ -582,10 +578,7 @@ fn a_run_on_hosts_is_interrupted_and_resumed_exactly() {
     ];
     let first = Run::start(&args("localhost:1,n1:1", direct, &rest));
     wait_until(PATIENCE, "a journal with work", || {
-        let text = std::fs::read_to_string(&journal).unwrap_or_default();
-        let body: Value =
-            serde_json::from_str(text.lines().nth(1).unwrap_or("{}")).unwrap_or_default();
-        body["done"].as_array().is_some_and(|done| !done.is_empty())
+        finished_in(&journal) > 0
     });
     first.signal(libc::SIGINT);
     let done = first.wait();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Counts, Run, run, run_clean, serial, wait_until};
+use common::{Counts, Run, finished_in, run, run_clean, serial, wait_until};
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
@@ -36,21 +36,6 @@ fn reference() -> Counts {
     Counts::of(&run_clean(&[
         "--procs", "2", "--max", MAX, "--chunk", CHUNK,
     ]))
-}
-
-fn finished_in(path: &Path) -> u64 {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let body = text.lines().nth(1).unwrap_or("{}");
-    let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    json["done"]
-        .as_array()
-        .map(|ranges| {
-            ranges
-                .iter()
-                .map(|r| r[1].as_u64().unwrap() - r[0].as_u64().unwrap() + 1)
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 #[test]

@@ -36,6 +36,23 @@ pub fn serial() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// How many numbers a checkpoint journal at `path` holds as finished (0
+/// while it is missing or unreadable).
+pub fn finished_in(path: &Path) -> u64 {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let body = text.lines().nth(1).unwrap_or("{}");
+    let json: Value = serde_json::from_str(body).unwrap_or_default();
+    json["done"]
+        .as_array()
+        .map(|ranges| {
+            ranges
+                .iter()
+                .map(|r| r[1].as_u64().unwrap() - r[0].as_u64().unwrap() + 1)
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// Counts a run reports, to compare runs with each other.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Counts {
