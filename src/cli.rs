@@ -26,6 +26,8 @@ pub mod exit {
     pub const SIGINT: i32 = 130;
     /// Stopped by SIGTERM (128 + 15).
     pub const SIGTERM: i32 = 143;
+    /// Stopped by SIGHUP (128 + 1): the terminal or session went away.
+    pub const SIGHUP: i32 = 129;
 }
 
 const EXIT_CODES: &str = "\
@@ -184,7 +186,7 @@ pub struct RunArgs {
 
     /// Inject a fault (repeatable): KIND:SLOT fires once in the next worker
     /// of that slot (KIND: hang, stop, abort, segv, exit, garbage, oversize,
-    /// panic, scribble, leak);
+    /// panic, scribble, leak, deadlock);
     /// crash-at:N makes every process that reaches N abort
     #[arg(long, value_name = "SPEC")]
     pub inject: Vec<Injection>,
@@ -379,6 +381,14 @@ impl Config {
                  threads share one, so it needs --mode processes"
                 .to_string());
         }
+        if args.heartbeat >= args.stall_timeout {
+            return Err(format!(
+                "--heartbeat {} must be shorter than --stall-timeout {}: a healthy worker \
+                 says something every heartbeat",
+                humantime::format_duration(args.heartbeat),
+                humantime::format_duration(args.stall_timeout)
+            ));
+        }
         let max_attempts = u32::try_from(args.max_attempts)
             .map_err(|_| "--max-attempts is too large".to_string())?;
         let max_restarts = u32::try_from(args.max_restarts)
@@ -503,12 +513,20 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     }
 }
 
-/// A duration in humantime style (`500ms`, `2s`, `1m`), more than zero.
+/// The longest duration any flag takes: 30 days. Every deadline the run
+/// computes from a flag then fits in a clock with room to spare.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A duration in humantime style (`500ms`, `2s`, `1m`), more than zero and
+/// at most [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s)
         .map_err(|e| format!("'{s}' is not a duration like 500ms, 2s or 1m ({e})"))?;
     if d.is_zero() {
         return Err("must be more than zero".to_string());
+    }
+    if d > MAX_DURATION {
+        return Err(format!("'{s}' is longer than the most allowed, 30days"));
     }
     Ok(d)
 }

@@ -39,12 +39,15 @@ pub enum Event {
         host: String,
         remote_pid: u32,
     },
-    /// A busy worker sent nothing for the stall timeout.
+    /// A worker that owes a frame was judged stuck: silent past the stall
+    /// timeout and stopped, asleep, spinning, or past the hard bound; or
+    /// not reading its input.
     Stalled {
         slot: usize,
         pid: i32,
         silent_s: f64,
         chunk: Option<ChunkRef>,
+        why: String,
     },
     /// A line a remote worker (or its ssh) wrote on stderr.
     WorkerStderr {
@@ -100,6 +103,22 @@ pub enum Event {
     },
     /// The run is stopping, and why.
     Shutdown { reason: String },
+    /// A worker could not be started (fork or spawn failed: EAGAIN, ENOMEM,
+    /// EMFILE...): a failed restart, tried again after `retry_ms`.
+    StartFailed {
+        slot: usize,
+        host: String,
+        error: String,
+        retry_ms: u64,
+    },
+    /// The run was paused (SIGTSTP, Ctrl-Z): its local workers are stopped
+    /// with it.
+    Paused { workers: usize },
+    /// The run goes on after a pause (SIGCONT, `fg`), or after the
+    /// supervisor found it had not been running (stopped on its own, or not
+    /// scheduled): silence clocks start again, so the time it was not
+    /// watching never counts as a worker's silence.
+    Continued { paused_s: Option<f64>, why: String },
 }
 
 impl Event {
@@ -126,8 +145,9 @@ impl Event {
                 pid,
                 silent_s,
                 chunk: c,
+                why,
             } => format!(
-                "worker {slot} (pid {pid}) stalled {silent_s:.1}s{}",
+                "worker {slot} (pid {pid}) stalled {silent_s:.1}s{}: {why}",
                 chunk(c)
             ),
             Event::WorkerStderr { slot, host, line } => {
@@ -184,6 +204,21 @@ impl Event {
                 "host {host} is down ({failures} failures): {reason}; its chunks go to the other hosts"
             ),
             Event::Shutdown { reason } => format!("shutdown: {reason}"),
+            Event::StartFailed {
+                slot,
+                host,
+                error,
+                retry_ms,
+            } => format!(
+                "worker {slot} could not be started on {host}: {error}; trying again in {retry_ms} ms"
+            ),
+            Event::Paused { workers } => {
+                format!("paused: {workers} workers stopped (continue with fg or SIGCONT)")
+            }
+            Event::Continued { paused_s, why } => match paused_s {
+                Some(s) => format!("continued after {s:.1}s: {why}"),
+                None => format!("continued: {why}"),
+            },
             Event::CheckpointFailed { path, error } => {
                 format!("cannot write the checkpoint {path}: {error}; the run goes on")
             }

@@ -39,6 +39,9 @@ pub enum Fault {
     Scribble,
     /// Allocates without bound (touching every page) until allocation fails.
     Leak,
+    /// Blocks forever in the kernel, asleep: it reads a pipe whose write end
+    /// it holds itself (a self-deadlock).
+    Deadlock,
 }
 
 /// The leak stops here even without a limit, so a demonstration cannot take
@@ -50,7 +53,7 @@ pub const SCRIBBLE: u64 = 1_000_003;
 
 impl Fault {
     /// Every kind, with its name on the command line.
-    pub const ALL: [(Fault, &'static str); 10] = [
+    pub const ALL: [(Fault, &'static str); 11] = [
         (Fault::Hang, "hang"),
         (Fault::Stop, "stop"),
         (Fault::Abort, "abort"),
@@ -61,6 +64,7 @@ impl Fault {
         (Fault::Panic, "panic"),
         (Fault::Scribble, "scribble"),
         (Fault::Leak, "leak"),
+        (Fault::Deadlock, "deadlock"),
     ];
 
     /// The kind's name.
@@ -123,6 +127,16 @@ impl Fault {
                 }
                 std::hint::black_box(&hoard);
                 std::process::abort();
+            }
+            Fault::Deadlock => {
+                if let Ok((read_end, write_end)) = crate::mp::pipe() {
+                    let mut input = std::fs::File::from(read_end);
+                    let _ = std::io::Read::read(&mut input, &mut [0u8; 1]);
+                    drop(write_end); // never reached: the read waits for itself
+                }
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(3600));
+                }
             }
         }
     }

@@ -13,6 +13,7 @@
 
 use crate::cli::StartMethod;
 use crate::fault::{Fault, Tally};
+use crate::health::ProcStat;
 use crate::hosts::{Host, Template};
 use crate::mp::{Pipes, Process, describe_exitcode, pipe};
 use crate::protocol::Setup;
@@ -172,6 +173,33 @@ impl Handle {
         match self {
             Handle::Process(p) => p.pid(),
             Handle::Thread(t) => t.tid,
+        }
+    }
+
+    /// What `/proc` says of it now (a process's or a thread's stat), unless
+    /// a process has been reaped; the health check judges silence by it.
+    pub fn stat(&self) -> Option<ProcStat> {
+        match self {
+            Handle::Process(p) if p.exitcode().is_none() => {
+                ProcStat::read(&format!("/proc/{}", p.pid()))
+            }
+            Handle::Process(_) => None,
+            Handle::Thread(t) => ProcStat::read(&format!("/proc/self/task/{}", t.tid)),
+        }
+    }
+
+    /// Stops a process (SIGSTOP) while the run is paused; a thread cannot
+    /// be stopped on its own.
+    pub fn pause(&self) {
+        if let Handle::Process(p) = self {
+            let _ = p.signal(nix::sys::signal::Signal::SIGSTOP);
+        }
+    }
+
+    /// Continues a process stopped by [`Handle::pause`] (or by anyone).
+    pub fn resume(&self) {
+        if let Handle::Process(p) = self {
+            let _ = p.signal(nix::sys::signal::Signal::SIGCONT);
         }
     }
 

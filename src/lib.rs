@@ -15,6 +15,7 @@ pub mod events;
 pub mod fault;
 pub mod health;
 pub mod hosts;
+pub mod inherited;
 pub mod isolation;
 pub mod launch;
 pub mod mp;
@@ -24,6 +25,7 @@ pub mod ranges;
 pub mod report;
 pub mod schedule;
 pub mod sigma;
+pub mod slot;
 pub mod supervisor;
 #[cfg(test)]
 mod test_rng;

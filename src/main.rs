@@ -5,12 +5,20 @@ use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
 use supervisor::checkpoint::{self, Journal};
-use supervisor::cli::{Cli, Command, Config, exit, one_line};
+use supervisor::cli::{Cli, Command, Config, Mode, exit, one_line};
 use supervisor::events::EventLog;
+use supervisor::inherited;
 use supervisor::report::Summary;
-use supervisor::supervisor::Supervisor;
+use supervisor::supervisor::{Ending, Supervisor};
 
 fn main() -> ExitCode {
+    // Whatever this process inherited: descriptors 0-2 open, SIGCHLD at its
+    // default (an ignored one would have the kernel reap workers for us).
+    inherited::fill_standard_descriptors();
+    if let Err(why) = inherited::reset_signals() {
+        say(&format!("supervisor: error: {why}"));
+        return ExitCode::from(exit::FAILED as u8);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
@@ -29,6 +37,17 @@ fn main() -> ExitCode {
         Ok(cfg) => cfg,
         Err(why) => return usage_error(&why),
     };
+    if cfg.mode == Mode::Processes {
+        let remote: u64 = cfg
+            .hosts
+            .iter()
+            .filter(|h| !h.is_local())
+            .map(|h| h.slots as u64)
+            .sum();
+        if let Err(why) = inherited::fit_descriptors(cfg.procs as u64 - remote, remote) {
+            return usage_error(&why);
+        }
+    }
     let journal = match open_journal(&mut cfg) {
         Ok(journal) => journal,
         Err(why) => return usage_error(&why),
@@ -41,11 +60,10 @@ fn main() -> ExitCode {
         },
     };
     let mut log = EventLog::new(cfg.quiet, events);
-    let outcome = Supervisor::new(&cfg, &mut log, journal).and_then(|s| s.run());
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
+    let outcome = match Supervisor::new(&cfg, &mut log, journal) {
+        Ok(supervisor) => supervisor.run(),
         Err(fatal) => {
-            eprintln!("supervisor: error: {fatal}");
+            say(&format!("supervisor: error: {fatal}"));
             return ExitCode::from(exit::FAILED as u8);
         }
     };
@@ -60,10 +78,12 @@ fn main() -> ExitCode {
     let _ = stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush());
-    if summary.exit_code == exit::FAILED {
-        eprintln!(
+    if let Ending::Failed(why) = &outcome.ending {
+        say(&format!("supervisor: error: {why}"));
+    } else if summary.exit_code == exit::FAILED {
+        say(
             "supervisor: error: the Σσ self-check failed: the counts are wrong \
-             (a chunk lost or counted twice, or the tally corrupted)"
+             (a chunk lost or counted twice, or the tally corrupted)",
         );
     }
     ExitCode::from(summary.exit_code as u8)
@@ -105,6 +125,12 @@ fn open_journal(cfg: &mut Config) -> Result<Option<Journal>, String> {
 }
 
 fn usage_error(why: &str) -> ExitCode {
-    eprintln!("supervisor: error: {why}");
+    say(&format!("supervisor: error: {why}"));
     ExitCode::from(exit::USAGE as u8)
+}
+
+/// One line on stderr, best effort: a terminal that hung up must not turn
+/// into a panic.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

@@ -57,7 +57,7 @@ pub struct Summary {
     pub sigma_sum_expected: u128,
     pub sigma_sum_verified: bool,
     pub complete: bool,
-    pub interrupted: Option<&'static str>,
+    pub interrupted: Option<String>,
     pub quarantined: Vec<[u64; 2]>,
     pub restarts: u64,
     pub stalls: u64,
@@ -92,9 +92,10 @@ impl Summary {
             0
         };
         let verified = outcome.ending == Ending::Finished && expected == result.sigma_sum;
-        let exit_code = match outcome.ending {
-            Ending::Interrupted(sig) => 128 + sig as i32,
+        let exit_code = match &outcome.ending {
+            Ending::Interrupted(sig) => 128 + *sig as i32,
             Ending::RestartIntensity | Ending::HostsDown => exit::RESTARTS,
+            Ending::Failed(_) => exit::FAILED,
             Ending::Finished if !verified => exit::FAILED,
             Ending::Finished if !complete => exit::INCOMPLETE,
             Ending::Finished => exit::OK,
@@ -126,10 +127,11 @@ impl Summary {
             sigma_sum_expected: expected,
             sigma_sum_verified: verified,
             complete,
-            interrupted: match outcome.ending {
-                Ending::Interrupted(sig) => Some(sig.as_str()),
-                Ending::RestartIntensity => Some("restart intensity exceeded"),
-                Ending::HostsDown => Some("every host is down"),
+            interrupted: match &outcome.ending {
+                Ending::Interrupted(sig) => Some(sig.as_str().to_string()),
+                Ending::RestartIntensity => Some("restart intensity exceeded".to_string()),
+                Ending::HostsDown => Some("every host is down".to_string()),
+                Ending::Failed(why) => Some(format!("error: {why}")),
                 Ending::Finished => None,
             },
             quarantined: outcome.quarantined.iter().map(|&(l, h)| [l, h]).collect(),
@@ -236,7 +238,7 @@ impl Summary {
         for [lo, hi] in &self.quarantined {
             let _ = writeln!(w, "quarantined:     [{lo}, {hi}] (not checked)");
         }
-        if let Some(why) = self.interrupted {
+        if let Some(why) = &self.interrupted {
             let _ = writeln!(w, "stopped early:   {why}; the counts above are partial");
         }
         let _ = writeln!(

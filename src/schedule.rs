@@ -71,6 +71,8 @@ pub enum Completion {
 struct Attempt {
     chunk: Chunk,
     failures: u32,
+    /// Whether the chunk it was cut from killed workers (a half of a split).
+    suspect: bool,
 }
 
 /// The run's chunks. Chunks are cut from `[min, max]` lazily, so memory does
@@ -131,6 +133,7 @@ impl Schedule {
                 Attempt {
                     chunk: self.new_chunk(lo, hi),
                     failures: 0,
+                    suspect: false,
                 }
             }
             None => return None,
@@ -191,6 +194,17 @@ impl Schedule {
         Completion::Accepted { chunk }
     }
 
+    /// Whether the chunk in flight on `slot` is already known to kill
+    /// workers: it is a piece of a chunk that killed `max_attempts` of them
+    /// and was split. A death on such a piece has a known cause, and the
+    /// bisection is bounded by itself (at most `max_attempts` deaths per
+    /// halving, down to `quarantine_min`), so it is not the restart
+    /// intensity's to count. (Deaths on a whole chunk still count: that is
+    /// how a crash loop of unknown cause is stopped.)
+    pub fn is_suspect(&self, slot: usize) -> bool {
+        self.in_flight.get(&slot).is_some_and(|a| a.suspect)
+    }
+
     /// The worker on `slot` died: decide its chunk's fate. `None` if the
     /// slot held no chunk.
     pub fn fail(&mut self, slot: usize) -> Option<Fate> {
@@ -217,10 +231,12 @@ impl Schedule {
         self.retry.push_front(Attempt {
             chunk: halves.1,
             failures: 0,
+            suspect: true,
         });
         self.retry.push_front(Attempt {
             chunk: halves.0,
             failures: 0,
+            suspect: true,
         });
         Some(Fate::Split { chunk, halves })
     }
@@ -331,6 +347,20 @@ mod tests {
             Completion::Miscounted { .. }
         ));
         assert_eq!(s.result().checked(), 50);
+    }
+
+    #[test]
+    fn only_pieces_of_a_split_chunk_are_known_poison() {
+        let mut s = Schedule::new(1, 100_000, 100_000, POLICY);
+        for _ in 0..POLICY.max_attempts {
+            s.take(0).unwrap();
+            assert!(!s.is_suspect(0), "a whole chunk's deaths count");
+            s.fail(0);
+        }
+        let half = s.take(0).unwrap();
+        assert_eq!(half.len(), 50_000);
+        assert!(s.is_suspect(0), "a half of a split chunk");
+        assert!(!s.is_suspect(1), "a slot with no chunk");
     }
 
     #[test]

@@ -1,10 +1,25 @@
-//! The supervisor's event loop: one thread, one `poll(2)` over the workers'
-//! pipes and a signalfd. Each turn it waits for something to happen (a frame,
-//! an end of file, a child's exit, a signal, a deadline), lets the schedule
-//! and the slots react, and starts a new worker wherever one died.
+//! The supervisor's event loop: the story of a run. One thread, one
+//! `poll(2)` over the workers' pipes and a signalfd. Each turn it starts the
+//! workers that are due, hands chunks to idle ones, waits for something to
+//! happen (a frame, an end of file, a child's exit, a signal, a deadline),
+//! handles it, and looks at the workers that have gone quiet.
 //!
 //! Single-threaded on purpose: `fork()` is only safe in a process with one
 //! thread, so there is no ticker, logging or reaper thread here.
+//!
+//! A slot's life (starting, connecting, idle, busy, waiting to restart,
+//! down) is in [`crate::slot`]; this loop only decides when it moves on.
+//! Whatever ends a worker goes through [`Supervisor::retire`], which returns
+//! what must follow (a host to mark down) instead of acting on other slots
+//! itself; new workers start and chunks are handed out at the top of the
+//! next turn, never from inside a handler.
+//!
+//! The supervisor acts for its workers towards the terminal: they live in
+//! process groups of their own, so Ctrl-C, Ctrl-Z and a hang-up reach only
+//! the supervisor. SIGINT, SIGTERM and SIGHUP stop the run gracefully;
+//! SIGTSTP stops the workers and then the supervisor, and continuing it
+//! continues them. Time the loop was not running (paused, stopped, not
+//! scheduled) never counts as a worker's silence.
 //!
 //! Slots belong to hosts. A remote worker is supervised like a local one
 //! (its handle is its launcher, ssh); on top of that, its host keeps a count
@@ -15,42 +30,26 @@
 use crate::checkpoint::{self, Journal};
 use crate::cli::{Config, Mode};
 use crate::events::{ChunkRef, Event, EventLog};
-use crate::fault::Fault;
-use crate::health::{RestartPolicy, StallTimeout};
+use crate::health::{RestartPolicy, StallRule, StallTimeout, Verdict};
 use crate::hosts::Host;
-use crate::launch::{Handle, Launcher, Remote, Start, StderrLines, launch_failure};
-use crate::mp::poll_timeout;
-use crate::progress::{self, SlotLine, SlotState, Snapshot};
-use crate::protocol::frame::{self, FrameBuffer, FrameError};
-use crate::protocol::{FromWorker, Setup, ToWorker, check_hello};
+use crate::launch::{Launcher, Remote, Start, StderrLines, launch_failure};
+use crate::mp::{Pipes, poll_timeout};
+use crate::progress::{self, SlotLine, Snapshot};
+use crate::protocol::{FromWorker, Setup, check_hello};
 use crate::schedule::{Completion, Fate, RetryPolicy, Schedule};
 use crate::sigma::ChunkResult;
+use crate::slot::{Phase, Slot, State, Worker};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, poll};
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, raise, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// What one worker slot did over the run.
-#[derive(Clone, Debug, Default)]
-pub struct SlotStats {
-    pub slot: usize,
-    /// The host the slot is on.
-    pub host: String,
-    /// The pid of the slot's latest process (for a remote host, its
-    /// launcher's).
-    pub pid: i32,
-    /// For a remote host, the latest worker's pid there (from its Hello).
-    pub remote_pid: Option<u32>,
-    pub chunks: u64,
-    pub numbers: u64,
-    pub restarts: u64,
-}
+pub use crate::slot::SlotStats;
 
 /// What one host did over the run.
 #[derive(Clone, Debug)]
@@ -68,16 +67,19 @@ pub struct HostStats {
 }
 
 /// How the run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ending {
     /// Every chunk counted or quarantined.
     Finished,
-    /// Stopped by SIGINT or SIGTERM.
+    /// Stopped by SIGINT, SIGTERM or SIGHUP.
     Interrupted(Signal),
-    /// Stopped because workers died faster than the restart intensity allows.
+    /// Stopped because workers died (or failed to start) faster than the
+    /// restart intensity allows.
     RestartIntensity,
     /// Stopped because every host was marked down.
     HostsDown,
+    /// Stopped by an error that is no worker's fault (exit 1).
+    Failed(String),
 }
 
 /// What the event loop hands to the report.
@@ -97,7 +99,7 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
-/// A failure that ends the run (exit 1): not any one worker's fault.
+/// A failure before the run began (exit 1).
 #[derive(Debug)]
 pub struct Fatal(pub String);
 
@@ -107,39 +109,15 @@ impl std::fmt::Display for Fatal {
     }
 }
 
-/// A live worker in a slot.
-struct Worker {
-    handle: Handle,
-    to_worker: File,
-    from_worker: File,
-    frames: FrameBuffer,
-    /// Its settings, until its Hello is accepted and they are sent; `None`
-    /// once it is ready.
-    setup: Option<Setup>,
-    /// When it last sent a frame (or was started).
-    heard: Instant,
-    /// When its predecessor's failure was detected, until it makes progress.
-    replacing_since: Option<Instant>,
-    /// Numbers of its chunk done, from its last Progress.
-    progress: u64,
-    /// Whether it runs on a remote host.
-    remote: bool,
-    /// A remote worker's stderr (its launcher's), read line by line.
-    stderr: Option<StderrLines>,
-}
-
-impl Worker {
-    /// Whether its Hello has been accepted (and its Setup sent).
-    fn ready(&self) -> bool {
-        self.setup.is_none()
-    }
-}
-
 /// What a descriptor the event loop polls is.
 #[derive(Clone, Copy)]
 enum Source {
+    /// A worker's frames.
     Frames,
+    /// A remote worker's stderr.
     Stderr,
+    /// A worker's input, while frames wait for it to read.
+    Input,
 }
 
 /// Why a worker is being retired.
@@ -150,12 +128,14 @@ enum Cause {
     Exited,
     /// It sent bytes that are not a valid frame, or a wrong message.
     BadFrame(String),
-    /// Writing to it failed.
+    /// Writing to it failed, or it does not read what is written.
     WriteFailed(io::Error),
-    /// It sent nothing for the stall timeout.
-    Stalled(Duration),
+    /// It was judged stuck.
+    Stalled(String),
     /// Its host was marked down.
     HostDown,
+    /// Its Hello names another program: its host is refused.
+    Refused(String),
 }
 
 impl Cause {
@@ -168,10 +148,19 @@ impl Cause {
             Cause::Exited => "exited".into(),
             Cause::BadFrame(why) => format!("bad frame: {why}"),
             Cause::WriteFailed(e) => format!("could not be written to: {e}"),
-            Cause::Stalled(d) => format!("stalled {:.1}s", d.as_secs_f64()),
+            Cause::Stalled(why) => format!("stalled: {why}"),
             Cause::HostDown => "its host was marked down".into(),
+            Cause::Refused(why) => format!("refused: {why}"),
         }
     }
+}
+
+/// What must follow a worker's retirement, beyond its own slot.
+#[must_use]
+enum Follow {
+    Nothing,
+    /// Its host is to be marked down, for this reason.
+    MarkDown(usize, String),
 }
 
 /// The run's state, driven by [`Supervisor::run`].
@@ -181,14 +170,11 @@ pub struct Supervisor<'a> {
     /// The run's range, `[min, max]`.
     range: (u64, u64),
     schedule: Schedule,
-    workers: Vec<Option<Worker>>,
-    stats: Vec<SlotStats>,
+    slots: Vec<Slot>,
+    hosts: Vec<HostStats>,
     signals: SignalFd,
     old_mask: SigSet,
-    faults: Vec<Vec<Fault>>,
-    /// Per slot, when its last worker's failure was detected.
-    failed_at: Vec<Option<Instant>>,
-    stall: StallTimeout,
+    stall: StallRule,
     intensity: RestartPolicy,
     grace: Duration,
     stop: Option<Ending>,
@@ -204,16 +190,13 @@ pub struct Supervisor<'a> {
     next_draw: Option<Instant>,
     heartbeat: Duration,
     started: Instant,
-    /// The host of every slot (an index into `hosts`).
-    slot_host: Vec<usize>,
-    hosts: Vec<HostStats>,
     host_retries: u32,
     connect_timeout: Duration,
     /// When remote workers are next pinged; `None` without remote hosts.
     next_ping: Option<Instant>,
-    /// Per slot, when its next remote worker is due (backing off after a
-    /// failure).
-    restart_at: Vec<Option<Instant>>,
+    /// Set when the supervisor continued its own workers after a pause, so
+    /// the SIGCONT that woke it is not reported twice.
+    just_continued: bool,
 }
 
 /// Where and how often the journal is written.
@@ -234,20 +217,45 @@ const MIN_WATCHDOG: Duration = Duration::from_secs(2);
 
 /// After a remote failure, the slot waits this long times 2^(failures in a
 /// row - 1), at most [`MAX_BACKOFF`], before its next worker starts: a
-/// host that refuses a burst of connections gets a moment.
+/// host that refuses a burst of connections gets a moment. A start that
+/// fails here (fork or spawn) backs off the same way.
 const BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// A loop that wakes this much later than it asked to was not running
+/// (stopped, or not scheduled): the time is taken off every silence.
+const LATE: Duration = Duration::from_millis(500);
+
+/// Bytes read from one worker per wakeup, so a worker that floods cannot
+/// starve the others.
+const READ_BUDGET: usize = 64 * 1024;
+
+/// The signals the loop reads from its signalfd.
+const SIGNALS: [Signal; 6] = [
+    Signal::SIGCHLD,
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGTSTP,
+    Signal::SIGCONT,
+];
+
+fn backoff(failures_in_a_row: u32) -> Duration {
+    BACKOFF
+        .saturating_mul(1 << failures_in_a_row.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF)
+}
+
 impl<'a> Supervisor<'a> {
-    /// Prepares a run: blocks SIGCHLD, SIGINT and SIGTERM so they arrive on
-    /// a signalfd the event loop polls (the mask is restored on drop).
+    /// Prepares a run: blocks the signals it handles so they arrive on a
+    /// signalfd the event loop polls (the mask is restored on drop).
     pub fn new(
         cfg: &'a Config,
         log: &'a mut EventLog,
         journal: Option<Journal>,
     ) -> Result<Supervisor<'a>, Fatal> {
         let mut mask = SigSet::empty();
-        for sig in [Signal::SIGCHLD, Signal::SIGINT, Signal::SIGTERM] {
+        for sig in SIGNALS {
             mask.add(sig);
         }
         let mut old_mask = SigSet::empty();
@@ -267,18 +275,19 @@ impl<'a> Supervisor<'a> {
             }
             None => 0,
         };
-        let watchdog = (cfg.stall_timeout * WATCHDOG_STALLS).max(MIN_WATCHDOG);
-        let slot_host: Vec<usize> = cfg
+        let watchdog = cfg
+            .stall_timeout
+            .saturating_mul(WATCHDOG_STALLS)
+            .max(MIN_WATCHDOG);
+        let slots = cfg
             .hosts
             .iter()
             .enumerate()
-            .flat_map(|(i, h)| std::iter::repeat_n(i, h.slots))
+            .flat_map(|(h, host)| std::iter::repeat_n(h, host.slots))
+            .enumerate()
+            .map(|(i, h)| Slot::new(i, h, &cfg.hosts[h].name, cfg.faults[i].clone()))
             .collect();
-        let checkpoint = cfg.checkpoint.clone().map(|path| Checkpoint {
-            path,
-            every: cfg.checkpoint_every,
-            next: Instant::now() + cfg.checkpoint_every,
-        });
+        let now = Instant::now();
         Ok(Supervisor {
             launcher: Launcher {
                 start: match cfg.mode {
@@ -304,32 +313,7 @@ impl<'a> Supervisor<'a> {
             log,
             range: (cfg.min, cfg.max),
             schedule,
-            workers: (0..cfg.procs).map(|_| None).collect(),
-            stats: (0..cfg.procs)
-                .map(|slot| SlotStats {
-                    slot,
-                    host: cfg.hosts[slot_host[slot]].name.clone(),
-                    ..Default::default()
-                })
-                .collect(),
-            signals,
-            old_mask,
-            faults: cfg.faults.clone(),
-            failed_at: vec![None; cfg.procs],
-            stall: StallTimeout(cfg.stall_timeout),
-            intensity: RestartPolicy::new(cfg.max_restarts, cfg.restart_window),
-            grace: cfg.grace,
-            stop: None,
-            kill_now: false,
-            restarts: 0,
-            stalls: 0,
-            abandoned: 0,
-            resumed,
-            checkpoint,
-            next_draw: cfg.progress.then(Instant::now),
-            heartbeat: cfg.heartbeat,
-            started: Instant::now(),
-            slot_host,
+            slots,
             hosts: cfg
                 .hosts
                 .iter()
@@ -342,26 +326,48 @@ impl<'a> Supervisor<'a> {
                     down: None,
                 })
                 .collect(),
+            signals,
+            old_mask,
+            stall: StallRule {
+                timeout: StallTimeout(cfg.stall_timeout),
+                heartbeat: cfg.heartbeat,
+            },
+            intensity: RestartPolicy::new(cfg.max_restarts, cfg.restart_window),
+            grace: cfg.grace,
+            stop: None,
+            kill_now: false,
+            restarts: 0,
+            stalls: 0,
+            abandoned: 0,
+            resumed,
+            checkpoint: cfg.checkpoint.clone().map(|path| Checkpoint {
+                path,
+                every: cfg.checkpoint_every,
+                next: now + cfg.checkpoint_every,
+            }),
+            next_draw: cfg.progress.then_some(now),
+            heartbeat: cfg.heartbeat,
+            started: now,
             host_retries: cfg.host_retries,
             connect_timeout: cfg.connect_timeout,
             next_ping: cfg
                 .hosts
                 .iter()
                 .any(|h| !h.is_local())
-                .then(|| Instant::now() + watchdog / 4),
-            restart_at: vec![None; cfg.procs],
+                .then(|| now + watchdog / 4),
+            just_continued: false,
         })
     }
 
-    /// Runs until every chunk is counted (or quarantined), or a signal stops
-    /// the run; every worker is reaped before this returns.
-    pub fn run(mut self) -> Result<Outcome, Fatal> {
-        let ran = self.run_loop();
+    /// Runs until every chunk is counted (or quarantined), or the run is
+    /// stopped; every worker is reaped and the journal written before this
+    /// returns, whatever ended the run.
+    pub fn run(mut self) -> Outcome {
+        self.run_loop();
         self.shut_down();
-        ran?;
         self.write_checkpoint(true);
-        Ok(Outcome {
-            ending: self.stop.unwrap_or(Ending::Finished),
+        Outcome {
+            ending: self.stop.clone().unwrap_or(Ending::Finished),
             result: self.schedule.result().clone(),
             quarantined: self.schedule.quarantined().to_vec(),
             chunk_size: self.schedule.chunk_size(),
@@ -369,74 +375,66 @@ impl<'a> Supervisor<'a> {
             stalls: self.stalls,
             abandoned: self.abandoned,
             resumed: self.resumed,
-            slots: self.stats.clone(),
+            slots: self.slots.iter().map(|s| s.stats.clone()).collect(),
             hosts: self.hosts.clone(),
             elapsed: self.started.elapsed(),
-        })
+        }
     }
 
-    fn run_loop(&mut self) -> Result<(), Fatal> {
-        for slot in 0..self.workers.len() {
-            self.start(slot)?;
-        }
+    fn run_loop(&mut self) {
         while self.stop.is_none() && !self.schedule.is_finished() {
-            let timeout = self
-                .next_deadline()
-                .map(|d| d.saturating_duration_since(Instant::now()));
-            self.wait_and_dispatch(timeout)?;
-            self.kill_stalled()?;
-            if self
-                .checkpoint
-                .as_ref()
-                .is_some_and(|c| Instant::now() >= c.next)
-            {
+            self.start_due();
+            self.offer_work();
+            let deadline = self.next_deadline();
+            self.wait_and_dispatch(deadline);
+            self.look_at_quiet_workers();
+            let now = Instant::now();
+            if self.checkpoint.as_ref().is_some_and(|c| now >= c.next) {
                 self.write_checkpoint(false);
             }
-            if self.next_draw.is_some_and(|t| Instant::now() >= t) {
+            if self.next_draw.is_some_and(|t| now >= t) {
                 self.draw_view();
             }
-            if self.next_ping.is_some_and(|t| Instant::now() >= t) {
-                self.ping_remote()?;
+            if self.next_ping.is_some_and(|t| now >= t) {
+                self.ping_remote();
             }
-            self.start_due()?;
         }
         if self.next_draw.is_some() {
             self.log.clear_view();
         }
-        Ok(())
+    }
+
+    /// Stops the run for a reason that is no worker's fault.
+    fn fail_run(&mut self, why: String) {
+        if self.stop.is_none() {
+            self.log.emit(Event::Shutdown {
+                reason: format!("error: {why}"),
+            });
+            self.stop = Some(Ending::Failed(why));
+        }
     }
 
     /// Redraws the live view from the run's state.
     fn draw_view(&mut self) {
-        self.next_draw = Some(Instant::now() + progress::REDRAW);
+        let now = Instant::now();
+        self.next_draw = Some(now + progress::REDRAW);
         let result = self.schedule.result();
         let mut done = result.checked();
-        let slots = (0..self.workers.len())
+        let quiet_for = self.heartbeat.saturating_mul(3) + progress::REDRAW;
+        let slots = self
+            .slots
+            .iter()
             .map(|slot| {
-                let chunk = self.schedule.in_flight(slot);
-                let host = &self.hosts[self.slot_host[slot]];
-                let (state, progress) = match &self.workers[slot] {
-                    None if host.down.is_some() => (SlotState::HostDown, 0),
-                    None if self.restart_at[slot].is_some() => (SlotState::Restarting, 0),
-                    None => (SlotState::Empty, 0),
-                    Some(w) if !w.ready() && self.stats[slot].restarts > 0 => {
-                        (SlotState::Restarting, 0)
-                    }
-                    Some(w) if !w.ready() => (SlotState::Starting, 0),
-                    Some(_) if chunk.is_none() => (SlotState::Idle, 0),
-                    Some(w) if w.heard.elapsed() > 3 * self.heartbeat + progress::REDRAW => {
-                        (SlotState::Stalled, w.progress)
-                    }
-                    Some(w) => (SlotState::Working, w.progress),
-                };
+                let (state, progress) = slot.view(now, quiet_for);
                 done += progress;
+                let host = &self.hosts[slot.host].host;
                 SlotLine {
-                    slot,
-                    pid: self.stats[slot].pid,
+                    slot: slot.index,
+                    pid: slot.stats.pid,
                     state,
-                    chunk: chunk.map(|c| (c.lo, c.hi, progress)),
-                    restarts: self.stats[slot].restarts,
-                    host: (!host.host.is_local()).then(|| host.host.name.clone()),
+                    chunk: slot.chunk().map(|c| (c.lo, c.hi, progress)),
+                    restarts: slot.stats.restarts,
+                    host: (!host.is_local()).then(|| host.name.clone()),
                 }
             })
             .collect();
@@ -483,116 +481,95 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    /// Whether a worker is being waited on: busy, or not yet said Hello.
-    fn owes_frames(&self, slot: usize) -> bool {
-        self.workers[slot]
-            .as_ref()
-            .is_some_and(|w| !w.ready() || self.schedule.in_flight(slot).is_some())
-    }
-
-    /// How long a worker may stay silent: the stall timeout, or for a
-    /// remote worker still connecting, at least `--connect-timeout`
-    /// (connecting and logging in can take longer than a stall timeout).
-    fn silence_limit(&self, w: &Worker) -> StallTimeout {
+    /// How long a worker may stay silent before it is looked at: the stall
+    /// timeout, or for a remote worker still connecting, at least
+    /// `--connect-timeout` (connecting and logging in can take longer).
+    fn silence_limit(&self, w: &Worker) -> Duration {
         if w.remote && !w.ready() {
-            StallTimeout(self.stall.0.max(self.connect_timeout))
+            self.stall.timeout.0.max(self.connect_timeout)
         } else {
-            self.stall
+            self.stall.timeout.0
         }
     }
 
-    /// The earliest moment something is due: a worker we wait on becomes
-    /// stalled, the journal is to be written, the view redrawn, or remote
-    /// workers pinged.
+    /// When a quiet worker is next to be looked at.
+    fn look_at(&self, w: &Worker) -> Instant {
+        let quiet = w
+            .next_look
+            .unwrap_or_else(|| w.heard + self.silence_limit(w));
+        match w.outbox_since {
+            Some(since) => quiet.min(since + self.stall.timeout.0),
+            None => quiet,
+        }
+    }
+
+    /// The earliest moment something is due: a quiet worker to look at, a
+    /// worker to start, the journal, the view, or the remote pings.
     fn next_deadline(&self) -> Option<Instant> {
-        (0..self.workers.len())
-            .filter(|&s| self.owes_frames(s))
-            .filter_map(|s| self.workers[s].as_ref())
-            .map(|w| self.silence_limit(w).deadline(w.heard))
+        self.slots
+            .iter()
+            .filter_map(|slot| match &slot.state {
+                State::Live(w) if slot.owes_frames() => Some(self.look_at(w)),
+                State::Waiting { at } => Some(*at),
+                _ => None,
+            })
             .chain(self.checkpoint.as_ref().map(|c| c.next))
             .chain(self.next_draw)
             .chain(self.next_ping)
-            .chain(self.restart_at.iter().flatten().copied())
             .min()
     }
 
-    /// Starts the remote workers whose backoff is over.
-    fn start_due(&mut self) -> Result<(), Fatal> {
+    /// Starts a worker in every slot whose turn has come.
+    fn start_due(&mut self) {
         let now = Instant::now();
-        for slot in 0..self.workers.len() {
-            if self.restart_at[slot].is_some_and(|t| now >= t) && self.stop.is_none() {
-                self.restart_at[slot] = None;
-                self.start(slot)?;
+        for slot in 0..self.slots.len() {
+            if self.stop.is_none() && self.slots[slot].due(now) {
+                self.start(slot);
             }
         }
-        Ok(())
     }
 
-    /// Sends every ready remote worker a Ping, so its watchdog knows the
-    /// supervisor is still there.
-    fn ping_remote(&mut self) -> Result<(), Fatal> {
-        self.next_ping = Some(Instant::now() + self.launcher.remote.watchdog / 4);
-        for slot in 0..self.workers.len() {
-            let Some(w) = self.workers[slot].as_mut() else {
-                continue;
-            };
-            if w.remote
-                && w.ready()
-                && let Err(e) = send(&mut w.to_worker, &ToWorker::Ping)
-            {
-                self.retire(slot, Cause::WriteFailed(e))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Kills and replaces every worker that has been silent too long.
-    fn kill_stalled(&mut self) -> Result<(), Fatal> {
-        let now = Instant::now();
-        for slot in 0..self.workers.len() {
-            if !self.owes_frames(slot) {
-                continue;
-            }
-            let w = self.workers[slot].as_ref().expect("owes frames");
-            if !self.silence_limit(w).expired(w.heard, now) {
-                continue;
-            }
-            let silent = now - w.heard;
-            self.stalls += 1;
-            self.log.emit(Event::Stalled {
-                slot,
-                pid: w.handle.pid(),
-                silent_s: silent.as_secs_f64(),
-                chunk: self.schedule.in_flight(slot).map(ChunkRef::from),
-            });
-            self.retire(slot, Cause::Stalled(silent))?;
-        }
-        Ok(())
-    }
-
-    /// Starts a process in `slot`.
-    fn start(&mut self, slot: usize) -> Result<(), Fatal> {
-        let fault = (!self.faults[slot].is_empty()).then(|| self.faults[slot].remove(0));
-        let host = &self.hosts[self.slot_host[slot]].host;
+    /// Starts a worker in `slot`. A start that fails (fork or spawn: EAGAIN,
+    /// ENOMEM, EMFILE) is a failed restart: reported, counted in the restart
+    /// intensity, and tried again after a backoff.
+    fn start(&mut self, slot: usize) {
+        let s = &mut self.slots[slot];
+        let host = &self.hosts[s.host].host;
         let remote = !host.is_local();
+        let fault = s.faults.pop_front();
         let setup = self.launcher.setup(host, fault);
-        let (handle, pipes) = self
+        let started = self
             .launcher
             .start(host)
-            .map_err(|e| Fatal(format!("cannot start worker {slot} on {host}: {e}")))?;
-        fcntl(&pipes.from_child, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
-            .map_err(|e| Fatal(format!("cannot set up worker {slot}'s pipe: {e}")))?;
-        let stderr = pipes
-            .stderr
-            .map(StderrLines::new)
-            .transpose()
-            .map_err(|e| Fatal(format!("cannot set up worker {slot}'s stderr: {e}")))?;
-        let pid = handle.pid();
-        let old_pid = std::mem::replace(&mut self.stats[slot].pid, pid);
+            .and_then(|(handle, pipes)| prepare(handle, pipes, setup, remote));
+        let worker = match started {
+            Ok(worker) => worker,
+            Err(e) => {
+                if let Some(f) = fault {
+                    s.faults.push_front(f);
+                }
+                s.failed_starts += 1;
+                let wait = backoff(s.failed_starts);
+                s.state = State::Waiting {
+                    at: Instant::now() + wait,
+                };
+                self.log.emit(Event::StartFailed {
+                    slot,
+                    host: host.name.clone(),
+                    error: e.to_string(),
+                    retry_ms: wait.as_millis() as u64,
+                });
+                self.count_restart();
+                return;
+            }
+        };
+        let pid = worker.handle.pid();
+        let old_pid = std::mem::replace(&mut s.stats.pid, pid);
+        s.install(worker);
         self.log.emit(Event::Started {
             slot,
             pid,
-            host: self.stats[slot].host.clone(),
+            host: s.stats.host.clone(),
         });
         if old_pid != 0 {
             self.log.emit(Event::Replaced {
@@ -601,28 +578,135 @@ impl<'a> Supervisor<'a> {
                 new_pid: pid,
             });
         }
-        self.workers[slot] = Some(Worker {
-            handle,
-            to_worker: pipes.to_child,
-            from_worker: pipes.from_child,
-            frames: FrameBuffer::default(),
-            setup: Some(setup),
-            heard: Instant::now(),
-            replacing_since: self.failed_at[slot].take(),
-            progress: 0,
-            remote,
-            stderr,
-        });
-        Ok(())
     }
 
-    /// Waits up to `timeout` (forever if `None`) for events and handles them.
-    fn wait_and_dispatch(&mut self, timeout: Option<Duration>) -> Result<(), Fatal> {
+    /// Records a restart (or a failed start) against the restart intensity;
+    /// one too many stops the run.
+    fn count_restart(&mut self) {
+        if !self.intensity.allow(Instant::now()) && self.stop.is_none() {
+            self.stop = Some(Ending::RestartIntensity);
+            self.log.emit(Event::Shutdown {
+                reason: format!(
+                    "restart intensity exceeded ({}): stopping the run",
+                    self.intensity.describe()
+                ),
+            });
+        }
+    }
+
+    /// Hands a chunk to every idle worker, while there are chunks.
+    fn offer_work(&mut self) {
+        if self.stop.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        for slot in 0..self.slots.len() {
+            if !self.slots[slot].is_idle() {
+                continue;
+            }
+            let Some(chunk) = self.schedule.take(slot) else {
+                return;
+            };
+            let w = self.slots[slot].worker_mut().expect("idle is live");
+            if let Err(e) = w.assign(chunk, now) {
+                self.end(slot, Cause::WriteFailed(e));
+            }
+        }
+    }
+
+    /// Sends every ready remote worker a Ping, so its watchdog knows the
+    /// supervisor is still there.
+    fn ping_remote(&mut self) {
+        self.next_ping = Some(Instant::now() + self.launcher.remote.watchdog / 4);
+        for slot in 0..self.slots.len() {
+            let Some(w) = self.slots[slot].worker_mut() else {
+                continue;
+            };
+            if w.remote
+                && w.ready()
+                && let Err(e) = w.send(&crate::protocol::ToWorker::Ping)
+            {
+                self.end(slot, Cause::WriteFailed(e));
+            }
+        }
+    }
+
+    /// Looks at every worker that owes a frame and has been quiet past its
+    /// limit (or has left frames unread that long), and retires the stuck
+    /// ones (see [`crate::health`] for how stuck is told from starved).
+    fn look_at_quiet_workers(&mut self) {
+        for slot in 0..self.slots.len() {
+            let now = Instant::now();
+            let Some(w) = self.slots[slot].worker() else {
+                continue;
+            };
+            if !self.slots[slot].owes_frames() || now < self.look_at(w) {
+                continue;
+            }
+            if let Some(since) = w.outbox_since
+                && now - since >= self.stall.timeout.0
+            {
+                let why = format!(
+                    "it has not read its input for {:.1}s",
+                    (now - since).as_secs_f64()
+                );
+                self.declare_stalled(slot, now - since, why);
+                continue;
+            }
+            // Look at it first, then read what it already sent: a frame
+            // written before the look is read now, so an idle worker that
+            // answered while this loop was not running is never judged by
+            // a look taken after its answer.
+            let stat = if w.remote { None } else { w.handle.stat() };
+            if let Some(cause) = self.read_frames(slot) {
+                self.end(slot, cause);
+                continue;
+            }
+            let Some(w) = self.slots[slot].worker() else {
+                continue;
+            };
+            let quiet = now.saturating_duration_since(w.heard);
+            if !self.slots[slot].owes_frames() || quiet < self.silence_limit(w) {
+                continue;
+            }
+            match self.stall.judge(quiet, stat, w.probe, now) {
+                Verdict::Stuck(why) => self.declare_stalled(slot, quiet, why),
+                Verdict::Watch { probe, next } => {
+                    let w = self.slots[slot].worker_mut().expect("looked at");
+                    w.probe = Some(probe);
+                    w.next_look = Some(next);
+                }
+            }
+        }
+    }
+
+    fn declare_stalled(&mut self, slot: usize, silent: Duration, why: String) {
+        self.stalls += 1;
+        self.log.emit(Event::Stalled {
+            slot,
+            pid: self.slots[slot].stats.pid,
+            silent_s: silent.as_secs_f64(),
+            chunk: self.slots[slot].chunk().map(ChunkRef::from),
+            why: why.clone(),
+        });
+        self.end(slot, Cause::Stalled(why));
+    }
+
+    /// Waits until `deadline` (forever if `None`) for events and handles
+    /// them. A wakeup much later than asked means the loop was not running:
+    /// that time is taken off every silence.
+    fn wait_and_dispatch(&mut self, deadline: Option<Instant>) {
+        let asked = Instant::now();
         let (ready, sources) = {
             let (mut fds, sources) = self.poll_set();
+            let timeout = deadline.map(|d| d.saturating_duration_since(asked));
             match poll(&mut fds, poll_timeout(timeout)) {
                 Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => return Err(Fatal(format!("poll failed: {e}"))),
+                Err(e) => {
+                    drop(fds);
+                    self.fail_run(format!("poll failed: {e}"));
+                    return;
+                }
             }
             let ready: Vec<bool> = fds
                 .iter()
@@ -630,33 +714,58 @@ impl<'a> Supervisor<'a> {
                 .collect();
             (ready, sources)
         };
-        if ready[0] {
-            self.handle_signals()?;
-        }
-        for (i, &(slot, source)) in sources.iter().enumerate() {
-            if ready[i + 1] {
-                match source {
-                    Source::Frames => self.handle_readable(slot)?,
-                    Source::Stderr => self.read_stderr(slot),
-                }
+        if let Some(d) = deadline {
+            let late = Instant::now().saturating_duration_since(d.max(asked));
+            if late > LATE {
+                self.restart_silence(Some(late));
+                self.log.emit(Event::Continued {
+                    paused_s: Some(late.as_secs_f64()),
+                    why: "the supervisor was not running (stopped, or not scheduled)".into(),
+                });
             }
         }
-        Ok(())
+        if ready[0] {
+            self.handle_signals();
+        }
+        for (i, &(slot, source)) in sources.iter().enumerate() {
+            if !ready[i + 1] {
+                continue;
+            }
+            let cause = match source {
+                Source::Frames => self.read_frames(slot),
+                Source::Stderr => {
+                    self.read_stderr(slot);
+                    None
+                }
+                Source::Input => self.slots[slot]
+                    .worker_mut()
+                    .and_then(|w| w.flush().err())
+                    .map(Cause::WriteFailed),
+            };
+            if let Some(cause) = cause {
+                self.end(slot, cause);
+            }
+        }
     }
 
     /// What the event loop polls: the signalfd first, then each live
-    /// worker's frames and, until it ends, its stderr; and which worker and
-    /// which of the two each descriptor after the first is.
+    /// worker's frames, its stderr until it ends, and its input while frames
+    /// wait for it; and which worker and which of these each descriptor
+    /// after the first is.
     fn poll_set(&self) -> (Vec<PollFd<'_>>, Vec<(usize, Source)>) {
         let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
         let mut sources = Vec::new();
-        for (slot, w) in self.workers.iter().enumerate() {
-            let Some(w) = w else { continue };
+        for slot in &self.slots {
+            let Some(w) = slot.worker() else { continue };
             fds.push(PollFd::new(w.from_worker.as_fd(), PollFlags::POLLIN));
-            sources.push((slot, Source::Frames));
+            sources.push((slot.index, Source::Frames));
             if let Some(err) = w.stderr.as_ref().and_then(StderrLines::file) {
                 fds.push(PollFd::new(err.as_fd(), PollFlags::POLLIN));
-                sources.push((slot, Source::Stderr));
+                sources.push((slot.index, Source::Stderr));
+            }
+            if let Some(input) = w.blocked_input() {
+                fds.push(PollFd::new(input.as_fd(), PollFlags::POLLOUT));
+                sources.push((slot.index, Source::Input));
             }
         }
         (fds, sources)
@@ -664,29 +773,43 @@ impl<'a> Supervisor<'a> {
 
     /// Logs the lines a worker wrote on stderr.
     fn read_stderr(&mut self, slot: usize) {
-        if let Some(err) = self.workers[slot].as_mut().and_then(|w| w.stderr.as_mut()) {
-            log_lines(self.log, slot, &self.stats[slot].host, err.read());
+        let s = &mut self.slots[slot];
+        let host = s.stats.host.clone();
+        if let Some(err) = s.worker_mut().and_then(|w| w.stderr.as_mut()) {
+            log_lines(self.log, slot, &host, err.read());
         }
     }
 
-    /// Drains the signalfd: SIGCHLD reaps, SIGINT/SIGTERM stop the run.
-    fn handle_signals(&mut self) -> Result<(), Fatal> {
+    /// Drains the signalfd: SIGCHLD reaps; SIGINT, SIGTERM and SIGHUP stop
+    /// the run; SIGTSTP pauses it; SIGCONT restarts the silence clocks.
+    fn handle_signals(&mut self) {
         let mut child_exited = false;
         while let Ok(Some(info)) = self.signals.read_signal() {
             match Signal::try_from(info.ssi_signo as i32) {
                 Ok(Signal::SIGCHLD) => child_exited = true,
-                Ok(sig @ (Signal::SIGINT | Signal::SIGTERM)) => self.on_stop_signal(sig),
+                Ok(sig @ (Signal::SIGINT | Signal::SIGTERM | Signal::SIGHUP)) => {
+                    self.on_stop_signal(sig)
+                }
+                Ok(Signal::SIGTSTP) => self.pause(),
+                Ok(Signal::SIGCONT) if std::mem::take(&mut self.just_continued) => {}
+                Ok(Signal::SIGCONT) => {
+                    self.restart_silence(None);
+                    self.log.emit(Event::Continued {
+                        paused_s: None,
+                        why: "SIGCONT: the supervisor was stopped; silence clocks start again"
+                            .into(),
+                    });
+                }
                 _ => {}
             }
         }
         if child_exited {
-            self.reap_exited()?;
+            self.reap_exited();
         }
-        Ok(())
     }
 
-    /// The first SIGINT/SIGTERM stops the run gracefully; a second one
-    /// makes the shutdown kill at once.
+    /// The first SIGINT, SIGTERM or SIGHUP stops the run gracefully; a
+    /// second one makes the shutdown kill at once.
     fn on_stop_signal(&mut self, sig: Signal) {
         if self.stop.is_none() {
             self.stop = Some(Ending::Interrupted(sig));
@@ -701,60 +824,113 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    /// Finds every worker that has exited (reaping it) and retires it.
-    fn reap_exited(&mut self) -> Result<(), Fatal> {
-        for slot in 0..self.workers.len() {
-            let exited = match &mut self.workers[slot] {
-                Some(w) => w.handle.try_wait().is_some(),
-                None => false,
-            };
-            if exited {
-                self.retire(slot, Cause::Exited)?;
+    /// Ctrl-Z: stops every local worker, then the supervisor itself (as the
+    /// shell expects of a job); once continued, continues them, and the
+    /// time paused never counts as their silence.
+    fn pause(&mut self) {
+        let mut stopped = 0;
+        for slot in &self.slots {
+            if let Some(w) = slot.worker()
+                && !w.remote
+            {
+                w.handle.pause();
+                stopped += 1;
             }
         }
-        Ok(())
+        self.log.emit(Event::Paused { workers: stopped });
+        if self.next_draw.is_some() {
+            self.log.clear_view();
+        }
+        let paused_at = Instant::now();
+        // SIGSTOP, not SIGTSTP: it cannot be blocked or discarded, even in
+        // an orphaned process group. Execution goes on here at SIGCONT.
+        let _ = raise(Signal::SIGSTOP);
+        let paused = paused_at.elapsed();
+        for slot in &self.slots {
+            if let Some(w) = slot.worker()
+                && !w.remote
+            {
+                w.handle.resume();
+            }
+        }
+        self.just_continued = true;
+        self.restart_silence(None);
+        self.log.emit(Event::Continued {
+            paused_s: Some(paused.as_secs_f64()),
+            why: format!("{stopped} workers continued"),
+        });
     }
 
-    /// Reads what a worker sent and handles each whole frame.
-    fn handle_readable(&mut self, slot: usize) -> Result<(), Fatal> {
+    /// The loop was not watching for `gap` (`None`: for an unknown time):
+    /// every silence clock is moved on by it (or starts again), and any CPU
+    /// probe starts over.
+    fn restart_silence(&mut self, gap: Option<Duration>) {
+        let now = Instant::now();
+        for slot in &mut self.slots {
+            let Some(w) = slot.worker_mut() else { continue };
+            let moved = |t: Instant| gap.map_or(now, |g| (t + g).min(now));
+            let heard = moved(w.heard);
+            w.hear(heard);
+            w.outbox_since = w.outbox_since.map(moved);
+        }
+    }
+
+    /// Finds every worker that has exited (reaping it) and retires it.
+    fn reap_exited(&mut self) {
+        for slot in 0..self.slots.len() {
+            let exited = self.slots[slot]
+                .worker_mut()
+                .is_some_and(|w| w.handle.try_wait().is_some());
+            if exited {
+                self.end(slot, Cause::Exited);
+            }
+        }
+    }
+
+    /// Reads what a worker sent (up to [`READ_BUDGET`] bytes this turn)
+    /// and handles each whole frame; the cause, if the worker is to be
+    /// retired.
+    fn read_frames(&mut self, slot: usize) -> Option<Cause> {
         let mut buf = [0u8; 16 * 1024];
-        loop {
-            let Some(w) = self.workers[slot].as_mut() else {
-                return Ok(()); // retired while handling an earlier frame
-            };
+        let mut budget = READ_BUDGET;
+        while budget > 0 {
+            let w = self.slots[slot].worker_mut()?;
             match w.from_worker.read(&mut buf) {
                 Ok(0) => {
-                    let inside_frame = w.frames.pending() > 0;
-                    return self.retire(slot, Cause::Eof { inside_frame });
+                    return Some(Cause::Eof {
+                        inside_frame: w.frames.pending() > 0,
+                    });
                 }
                 Ok(n) => {
+                    budget = budget.saturating_sub(n);
                     w.frames.extend(&buf[..n]);
-                    w.heard = Instant::now();
-                    self.handle_frames(slot)?;
+                    loop {
+                        let w = self.slots[slot].worker_mut()?;
+                        match w.frames.next_frame::<FromWorker>() {
+                            Ok(None) => break,
+                            Ok(Some(msg)) => {
+                                if let Some(cause) = self.handle_message(slot, msg) {
+                                    return Some(cause);
+                                }
+                            }
+                            Err(e) => return Some(Cause::BadFrame(e.to_string())),
+                        }
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.retire(slot, Cause::BadFrame(e.to_string())),
+                Err(e) => return Some(Cause::BadFrame(e.to_string())),
             }
         }
+        None
     }
 
-    /// Handles every whole frame in a worker's buffer.
-    fn handle_frames(&mut self, slot: usize) -> Result<(), Fatal> {
-        loop {
-            let Some(w) = self.workers[slot].as_mut() else {
-                return Ok(());
-            };
-            match w.frames.next_frame::<FromWorker>() {
-                Ok(None) => return Ok(()),
-                Ok(Some(msg)) => self.handle_message(slot, msg)?,
-                Err(e) => return self.retire(slot, Cause::BadFrame(e.to_string())),
-            }
-        }
-    }
-
-    fn handle_message(&mut self, slot: usize, msg: FromWorker) -> Result<(), Fatal> {
-        let w = self.workers[slot].as_mut().expect("live worker");
+    /// Handles one message; the cause, if it means the worker must go.
+    fn handle_message(&mut self, slot: usize, msg: FromWorker) -> Option<Cause> {
+        let now = Instant::now();
+        let s = &mut self.slots[slot];
+        let host = s.host;
+        let w = s.worker_mut()?;
         match msg {
             FromWorker::Hello {
                 protocol,
@@ -762,59 +938,60 @@ impl<'a> Supervisor<'a> {
                 pid,
             } => {
                 if w.ready() {
-                    return self.retire(slot, Cause::BadFrame("a second Hello".into()));
+                    return Some(Cause::BadFrame("a second Hello".into()));
                 }
-                let host = self.slot_host[slot];
                 if let Err(why) = check_hello(protocol, &version) {
                     let why = format!("worker {slot} on {}: {why}", self.hosts[host].host);
-                    if !w.remote {
-                        return Err(Fatal(why));
+                    if w.remote {
+                        return Some(Cause::Refused(why));
                     }
-                    // Trying again would meet the same program: refuse the
-                    // host at once (one failure, the refusal).
-                    self.hosts[host].failures += 1;
-                    return self.mark_down(host, why);
+                    self.fail_run(why);
+                    return None;
                 }
-                let setup = ToWorker::Setup(w.setup.take().expect("checked above"));
-                if let Err(e) = send(&mut w.to_worker, &setup) {
-                    return self.retire(slot, Cause::WriteFailed(e));
+                if let Err(e) = w.accept_hello() {
+                    return Some(Cause::WriteFailed(e));
                 }
+                w.hear(now);
                 if w.remote {
-                    self.stats[slot].remote_pid = Some(pid);
+                    s.stats.remote_pid = Some(pid);
                     self.log.emit(Event::Connected {
                         slot,
-                        host: self.stats[slot].host.clone(),
+                        host: s.stats.host.clone(),
                         remote_pid: pid,
                     });
                 }
-                self.assign(slot)
+                None
             }
+            _ if !w.ready() => Some(Cause::BadFrame("a frame before its Hello".into())),
             FromWorker::Progress { done, .. } => {
-                w.progress = done;
-                self.note_recovery(slot);
-                Ok(())
+                // Only progress that advances counts as being heard from.
+                if matches!(w.phase, Phase::Busy(_)) && done > w.progress {
+                    w.progress = done;
+                    w.hear(now);
+                    self.note_recovery(slot);
+                }
+                None
             }
             FromWorker::Done { chunk, result } => {
-                self.note_recovery(slot);
                 match self.schedule.complete(slot, chunk, &result) {
                     Completion::Accepted { chunk } => {
-                        self.stats[slot].chunks += 1;
-                        self.stats[slot].numbers += chunk.len();
-                        let host = &mut self.hosts[self.slot_host[slot]];
+                        w.finish();
+                        w.hear(now);
+                        s.stats.chunks += 1;
+                        s.stats.numbers += chunk.len();
+                        let host = &mut self.hosts[s.host];
                         host.chunks += 1;
                         host.numbers += chunk.len();
                         host.streak = 0;
-                        self.assign(slot)
+                        self.note_recovery(slot);
+                        None
                     }
-                    Completion::Stale => Ok(()),
-                    Completion::Miscounted { chunk, checked } => self.retire(
-                        slot,
-                        Cause::BadFrame(format!(
-                            "result covers {checked} numbers, chunk {} has {}",
-                            chunk.id,
-                            chunk.len()
-                        )),
-                    ),
+                    Completion::Stale => None,
+                    Completion::Miscounted { chunk, checked } => Some(Cause::BadFrame(format!(
+                        "result covers {checked} numbers, chunk {} has {}",
+                        chunk.id,
+                        chunk.len()
+                    ))),
                 }
             }
         }
@@ -822,57 +999,44 @@ impl<'a> Supervisor<'a> {
 
     /// A replacement's first progress: the slot has recovered.
     fn note_recovery(&mut self, slot: usize) {
-        let w = self.workers[slot].as_mut().expect("live worker");
-        if let Some(since) = w.replacing_since.take() {
+        let s = &mut self.slots[slot];
+        if let Some(since) = s.failed_at.take() {
             self.log.emit(Event::Recovered {
                 slot,
-                pid: w.handle.pid(),
+                pid: s.stats.pid,
                 after_ms: since.elapsed().as_secs_f64() * 1e3,
             });
         }
     }
 
-    /// Hands `slot` its next chunk, if any and if the run goes on.
-    fn assign(&mut self, slot: usize) -> Result<(), Fatal> {
-        if self.stop.is_some() {
-            return Ok(());
-        }
-        let Some(chunk) = self.schedule.take(slot) else {
-            return Ok(());
-        };
-        let msg = ToWorker::Assign {
-            chunk: chunk.id,
-            lo: chunk.lo,
-            hi: chunk.hi,
-        };
-        let w = self.workers[slot].as_mut().expect("live worker");
-        w.heard = Instant::now();
-        w.progress = 0;
-        match send(&mut w.to_worker, &msg) {
-            Ok(()) => Ok(()),
-            Err(e) => self.retire(slot, Cause::WriteFailed(e)),
+    /// Retires a worker and does what follows.
+    fn end(&mut self, slot: usize, cause: Cause) {
+        if let Follow::MarkDown(h, why) = self.retire(slot, cause) {
+            self.mark_down(h, why);
         }
     }
 
     /// Ends a worker's life: makes sure it is dead and reaped, reports how it
-    /// ended, decides its chunk's fate and starts a replacement.
-    fn retire(&mut self, slot: usize, cause: Cause) -> Result<(), Fatal> {
-        let Some(mut w) = self.workers[slot].take() else {
-            return Ok(());
+    /// ended, decides its chunk's fate and the slot's next state (a new
+    /// worker at once, after a backoff, or none). What concerns other slots
+    /// is returned, not done.
+    fn retire(&mut self, slot: usize, cause: Cause) -> Follow {
+        if matches!(cause, Cause::Exited) {
+            // A Done already in its pipe still counts.
+            let _ = self.read_frames(slot);
+        }
+        let now = Instant::now();
+        let chunk = self.slots[slot].chunk();
+        let s = &mut self.slots[slot];
+        let Some(mut w) = s.take_worker(State::Waiting { at: now }) else {
+            return Follow::Nothing;
         };
-        // A replacement that died before recovering keeps the first failure's
-        // time, so recovery is measured from the first failure.
-        self.failed_at[slot] = Some(w.replacing_since.unwrap_or_else(Instant::now));
+        s.failed_at.get_or_insert(now);
         let pid = w.handle.pid();
-        let w_remote = w.remote;
         let code = match cause {
-            Cause::Exited | Cause::Eof { .. } => {
-                // It is exiting (or has): give it a moment for its status.
-                w.handle.join_timeout(EXIT_GRACE)
-            }
-            Cause::BadFrame(_) | Cause::WriteFailed(_) | Cause::Stalled(_) | Cause::HostDown => {
-                None
-            }
+            // It is exiting (or has): give it a moment for its status.
+            Cause::Exited | Cause::Eof { .. } => w.handle.join_timeout(EXIT_GRACE),
+            _ => None,
         };
         let code = match code {
             Some(code) => Some(code),
@@ -893,7 +1057,7 @@ impl<'a> Supervisor<'a> {
         let status = w.handle.describe(code);
         // It has ended: whatever it said last is in its stderr pipe now.
         if let Some(err) = &mut w.stderr {
-            log_lines(self.log, slot, &self.stats[slot].host, err.finish());
+            log_lines(self.log, slot, &s.stats.host, err.finish());
         }
         let mut why = cause.describe();
         if w.remote && !w.ready() {
@@ -905,79 +1069,74 @@ impl<'a> Supervisor<'a> {
         if let Some(last) = w.stderr.as_ref().and_then(StderrLines::last) {
             why.push_str(&format!("; its last words: {last}"));
         }
+        let remote = w.remote;
         drop(w); // closes its pipes; an abandoned thread is detached
-        let chunk = self.schedule.in_flight(slot);
         self.log.emit(Event::Died {
             slot,
             pid,
-            host: self.stats[slot].host.clone(),
+            host: s.stats.host.clone(),
             status: status.clone(),
             cause: why.clone(),
             chunk: chunk.map(ChunkRef::from),
         });
-        if let Cause::HostDown = cause {
-            // Not the chunk's fault: it goes back without counting a failure.
-            self.schedule.release(slot);
-            return Ok(());
+        let h = s.host;
+        match cause {
+            Cause::HostDown => {
+                // Not the chunk's fault: it goes back without a failure.
+                self.schedule.release(slot);
+                return Follow::Nothing;
+            }
+            Cause::Refused(why) => {
+                // Trying again would meet the same program: the host is
+                // refused at once (one failure, the refusal).
+                self.schedule.release(slot);
+                self.hosts[h].failures += 1;
+                return Follow::MarkDown(h, why);
+            }
+            _ => {}
         }
+        let known_poison = self.schedule.is_suspect(slot);
         if let Some(fate) = self.schedule.fail(slot) {
             self.log.emit(fate_event(fate));
         }
         if self.stop.is_some() || self.schedule.is_finished() {
-            return Ok(());
+            return Follow::Nothing;
         }
-        // An idle worker elsewhere takes the chunk at once, rather than
-        // leave it for a replacement that may take a while (or never come).
-        self.offer_work()?;
-        self.hosts[self.slot_host[slot]].failures += 1;
-        if w_remote {
-            return self.after_remote_failure(slot, &format!("({status}) {why}"));
-        }
-        if !self.intensity.allow(Instant::now()) {
-            self.stop = Some(Ending::RestartIntensity);
-            self.log.emit(Event::Shutdown {
-                reason: format!(
-                    "restart intensity exceeded ({}): stopping the run",
-                    self.intensity.describe()
-                ),
-            });
-            return Ok(());
-        }
-        self.restarts += 1;
-        self.stats[slot].restarts += 1;
-        self.start(slot)
-    }
-
-    /// A remote worker died (counted in its host's failures). A host that
-    /// fails `--host-retries` times in a row is marked down; otherwise the slot
-    /// gets a new worker after a backoff (remote failures are the host's to
-    /// count, not the restart intensity's).
-    fn after_remote_failure(&mut self, slot: usize, why: &str) -> Result<(), Fatal> {
-        let h = self.slot_host[slot];
         let host = &mut self.hosts[h];
-        host.streak += 1;
-        if host.streak >= self.host_retries {
-            let why = format!(
-                "{} failures in a row (--host-retries {}), the last: worker {slot} {why}",
-                host.streak, self.host_retries,
-            );
-            return self.mark_down(h, why);
-        }
-        let backoff = BACKOFF
-            .saturating_mul(1 << (host.streak - 1).min(16))
-            .min(MAX_BACKOFF);
+        host.failures += 1;
         self.restarts += 1;
-        self.stats[slot].restarts += 1;
-        self.restart_at[slot] = Some(Instant::now() + backoff);
-        Ok(())
+        self.slots[slot].stats.restarts += 1;
+        if remote {
+            // A remote failure is its host's to count, not the restart
+            // intensity's.
+            host.streak += 1;
+            if host.streak >= self.host_retries {
+                let why = format!(
+                    "{} failures in a row (--host-retries {}), the last: worker {slot} \
+                     ({status}) {why}",
+                    host.streak, self.host_retries,
+                );
+                return Follow::MarkDown(h, why);
+            }
+            self.slots[slot].state = State::Waiting {
+                at: now + backoff(host.streak),
+            };
+            return Follow::Nothing;
+        }
+        // A death on a chunk already known to kill workers has a known
+        // cause; its bisection is bounded by itself.
+        if !known_poison {
+            self.count_restart();
+        }
+        Follow::Nothing
     }
 
     /// Marks host `h` down: its workers are stopped and their chunks given
-    /// back, idle workers elsewhere take them, and if no host is left the
-    /// run stops.
-    fn mark_down(&mut self, h: usize, why: String) -> Result<(), Fatal> {
+    /// back (idle workers elsewhere take them next turn), and if no host is
+    /// left the run stops.
+    fn mark_down(&mut self, h: usize, why: String) {
         if self.hosts[h].down.is_some() {
-            return Ok(());
+            return;
         }
         self.hosts[h].down = Some(why.clone());
         self.log.emit(Event::HostDown {
@@ -985,35 +1144,23 @@ impl<'a> Supervisor<'a> {
             failures: self.hosts[h].failures,
             reason: why,
         });
-        for slot in 0..self.workers.len() {
-            if self.slot_host[slot] == h {
-                self.restart_at[slot] = None;
-                self.retire(slot, Cause::HostDown)?;
+        for slot in 0..self.slots.len() {
+            if self.slots[slot].host == h {
+                let Follow::Nothing = self.retire(slot, Cause::HostDown) else {
+                    unreachable!("retiring for a host that is down asks nothing more");
+                };
+                self.slots[slot].state = State::Down;
             }
         }
-        if self.hosts.iter().all(|host| host.down.is_some()) {
-            if self.stop.is_none() && !self.schedule.is_finished() {
-                self.stop = Some(Ending::HostsDown);
-                self.log.emit(Event::Shutdown {
-                    reason: "every host is down: stopping the run".into(),
-                });
-            }
-            return Ok(());
+        if self.hosts.iter().all(|host| host.down.is_some())
+            && self.stop.is_none()
+            && !self.schedule.is_finished()
+        {
+            self.stop = Some(Ending::HostsDown);
+            self.log.emit(Event::Shutdown {
+                reason: "every host is down: stopping the run".into(),
+            });
         }
-        self.offer_work()
-    }
-
-    /// Hands chunks to ready workers that have none (after chunks were
-    /// given back).
-    fn offer_work(&mut self) -> Result<(), Fatal> {
-        for slot in 0..self.workers.len() {
-            if self.workers[slot].as_ref().is_some_and(|w| w.ready())
-                && self.schedule.in_flight(slot).is_none()
-            {
-                self.assign(slot)?;
-            }
-        }
-        Ok(())
     }
 
     /// During shutdown: reads and discards what workers still send, so a
@@ -1021,13 +1168,15 @@ impl<'a> Supervisor<'a> {
     /// what they say on stderr is logged as usual.
     fn drain_before_exit(&mut self) {
         let mut buf = [0u8; 4096];
-        for slot in 0..self.workers.len() {
-            let Some(w) = &mut self.workers[slot] else {
+        for slot in &mut self.slots {
+            let (index, host) = (slot.index, slot.stats.host.clone());
+            let Some(w) = slot.worker_mut() else {
                 continue;
             };
+            let _ = w.flush();
             while matches!(w.from_worker.read(&mut buf), Ok(n) if n > 0) {}
             if let Some(err) = &mut w.stderr {
-                log_lines(self.log, slot, &self.stats[slot].host, err.read());
+                log_lines(self.log, index, &host, err.read());
             }
         }
     }
@@ -1035,46 +1184,54 @@ impl<'a> Supervisor<'a> {
     /// During shutdown: forgets a worker that has ended, after logging the
     /// last of its stderr.
     fn forget(&mut self, slot: usize) {
-        if let Some(mut err) = self.workers[slot].take().and_then(|w| w.stderr) {
-            log_lines(self.log, slot, &self.stats[slot].host, err.finish());
+        let s = &mut self.slots[slot];
+        let next = match s.state {
+            State::Down => State::Down,
+            _ => State::Waiting { at: Instant::now() },
+        };
+        if let Some(mut err) = s.take_worker(next).and_then(|w| w.stderr) {
+            log_lines(self.log, slot, &s.stats.host, err.finish());
         }
     }
 
     /// Stops every worker: Shutdown to all, and SIGTERM too when the run
     /// was interrupted; SIGKILL for whatever is left after the grace period
-    /// or at a second SIGINT/SIGTERM. Every child is reaped.
+    /// or at a second SIGINT/SIGTERM/SIGHUP. Every child is reaped. No
+    /// worker stopped here is reported as dead, and no chunk is charged.
     fn shut_down(&mut self) {
         let early = self.stop.is_some();
-        for slot in 0..self.workers.len() {
+        for slot in 0..self.slots.len() {
             if early {
                 self.schedule.release(slot);
             }
-            if let Some(w) = &mut self.workers[slot] {
-                let _ = send(&mut w.to_worker, &ToWorker::Shutdown);
-                match self.stop {
+            let stop = self.stop.clone();
+            if let Some(w) = self.slots[slot].worker_mut() {
+                let _ = w.send(&crate::protocol::ToWorker::Shutdown);
+                w.handle.resume(); // a worker stopped by a pause
+                match stop {
                     Some(Ending::Interrupted(_)) => w.handle.terminate(),
-                    Some(Ending::RestartIntensity | Ending::HostsDown) => drop(w.handle.kill()),
-                    _ => {}
+                    Some(_) => drop(w.handle.kill()),
+                    None => {}
                 }
             }
         }
         let deadline = Instant::now() + self.grace;
         loop {
-            for slot in 0..self.workers.len() {
-                if self.workers[slot]
-                    .as_mut()
+            for slot in 0..self.slots.len() {
+                if self.slots[slot]
+                    .worker_mut()
                     .is_some_and(|w| w.handle.try_wait().is_some())
                 {
                     self.forget(slot);
                 }
             }
-            if self.workers.iter().all(Option::is_none) {
+            if self.slots.iter().all(|s| s.worker().is_none()) {
                 return;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || self.kill_now {
-                for slot in 0..self.workers.len() {
-                    if let Some(w) = &mut self.workers[slot] {
+                for slot in 0..self.slots.len() {
+                    if let Some(w) = self.slots[slot].worker_mut() {
                         if w.handle.kill().is_none() {
                             self.abandoned += 1;
                         }
@@ -1094,7 +1251,7 @@ impl<'a> Supervisor<'a> {
             drop(fds);
             self.drain_before_exit();
             while let Ok(Some(info)) = self.signals.read_signal() {
-                if let Ok(Signal::SIGINT | Signal::SIGTERM) =
+                if let Ok(Signal::SIGINT | Signal::SIGTERM | Signal::SIGHUP) =
                     Signal::try_from(info.ssi_signo as i32)
                 {
                     self.kill_now = true;
@@ -1106,22 +1263,47 @@ impl<'a> Supervisor<'a> {
 
 impl Drop for Supervisor<'_> {
     fn drop(&mut self) {
-        for w in self.workers.iter_mut().flatten() {
-            w.handle.kill();
+        for slot in &mut self.slots {
+            if let Some(w) = slot.worker_mut() {
+                w.handle.kill();
+            }
         }
         // Consume what is pending, so restoring the mask does not deliver a
-        // late SIGCHLD or SIGINT with its default action.
+        // late SIGCHLD, SIGINT or SIGTSTP with its default action.
         while let Ok(Some(_)) = self.signals.read_signal() {}
         let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None);
     }
 }
 
-/// Writes one frame to a worker.
-fn send(to: &mut File, msg: &ToWorker) -> io::Result<()> {
-    match frame::write_frame(to, msg) {
-        Ok(()) => Ok(()),
-        Err(FrameError::Io(e)) => Err(e),
-        Err(e) => Err(io::Error::other(e.to_string())),
+/// Makes a started worker's pipes non-blocking and wraps it up; on failure
+/// the process is killed and reaped.
+fn prepare(
+    mut handle: crate::launch::Handle,
+    pipes: Pipes,
+    setup: Setup,
+    remote: bool,
+) -> io::Result<Worker> {
+    let nonblocking = |f: &std::fs::File| {
+        fcntl(f, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+            .map(drop)
+            .map_err(io::Error::from)
+    };
+    let ready = nonblocking(&pipes.from_child)
+        .and_then(|()| nonblocking(&pipes.to_child))
+        .and_then(|()| pipes.stderr.map(StderrLines::new).transpose());
+    match ready {
+        Ok(stderr) => Ok(Worker::new(
+            handle,
+            pipes.to_child,
+            pipes.from_child,
+            setup,
+            remote,
+            stderr,
+        )),
+        Err(e) => {
+            handle.kill();
+            Err(e)
+        }
     }
 }
 

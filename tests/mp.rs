@@ -1,14 +1,15 @@
 //! Integration tests of `mp::Queue` and `mp::Lock` with real processes and
-//! real signals. The tests run one at a time (see [`serial`]): a child forked
-//! by one test would otherwise inherit another test's pipe ends and hide
-//! their end of file. Waits have generous bounds; nothing depends on timing
-//! luck.
+//! real signals. This is a `harness = false` test binary: `fork()` is only
+//! safe in a process with one thread, and `Process::fork` refuses to fork
+//! in any other, so the tests run one after the other on the main thread
+//! (a child forked by one test would otherwise also inherit another test's
+//! pipe ends and hide their end of file). Waits have generous bounds;
+//! nothing depends on timing luck.
 
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use supervisor::mp::queue::{PIPE_BUF, QueueError};
 use supervisor::mp::{Lock, Process, Queue, pipe};
@@ -16,13 +17,6 @@ use supervisor::protocol::frame::{self, FrameError};
 
 /// Long enough that only a bug reaches it.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// A child that never ends on its own.
 fn sleep_forever() -> i32 {
@@ -38,9 +32,7 @@ enum Job {
     Blob(Vec<u8>),
 }
 
-#[test]
 fn queue_round_trip_between_processes() {
-    let _serial = serial();
     let mut to_child: Queue<Job> = Queue::new().unwrap();
     let mut from_child: Queue<Job> = Queue::new().unwrap();
     let mut child = Process::fork(|| {
@@ -85,9 +77,7 @@ fn queue_round_trip_between_processes() {
     assert!(matches!(from_child.get(), Err(QueueError::Disconnected)));
 }
 
-#[test]
 fn get_fails_after_the_writer_exits() {
-    let _serial = serial();
     let mut q: Queue<u64> = Queue::new().unwrap();
     let mut producer = Process::fork(|| {
         q.close_get();
@@ -109,9 +99,7 @@ fn get_fails_after_the_writer_exits() {
     assert_eq!(producer.join().unwrap(), 0);
 }
 
-#[test]
 fn get_fails_after_the_writer_is_killed() {
-    let _serial = serial();
     let mut q: Queue<u64> = Queue::new().unwrap();
     let mut producer = Process::fork(|| {
         q.close_get();
@@ -132,9 +120,7 @@ fn get_fails_after_the_writer_is_killed() {
     assert!(matches!(q.get(), Err(QueueError::Disconnected)));
 }
 
-#[test]
 fn a_writer_killed_inside_a_frame_is_an_error_not_a_hang() {
-    let _serial = serial();
     let (read_end, write_end) = pipe().unwrap();
     let mut q: Queue<Job> = Queue::from_fds(Some(read_end), None);
     let mut ready: Queue<()> = Queue::new().unwrap();
@@ -158,9 +144,7 @@ fn a_writer_killed_inside_a_frame_is_an_error_not_a_hang() {
     assert!(matches!(q.get(), Err(QueueError::Disconnected)));
 }
 
-#[test]
 fn put_fails_once_every_reader_is_gone() {
-    let _serial = serial();
     // This process ignores SIGPIPE (Rust programs do): an error.
     let mut q: Queue<u64> = Queue::new().unwrap();
     q.close_get();
@@ -174,9 +158,7 @@ fn put_fails_once_every_reader_is_gone() {
     assert_eq!(producer.join().unwrap(), -13);
 }
 
-#[test]
 fn get_timeout_returns_none_in_time() {
-    let _serial = serial();
     // A live writer that never writes: the pipe neither has data nor ends.
     let mut q: Queue<u64> = Queue::new().unwrap();
     let mut idle = Process::fork(sleep_forever).unwrap();
@@ -200,9 +182,7 @@ fn get_timeout_returns_none_in_time() {
     ));
 }
 
-#[test]
 fn a_partial_frame_survives_a_timeout() {
-    let _serial = serial();
     let (read_end, write_end) = pipe().unwrap();
     let mut q: Queue<Job> = Queue::from_fds(Some(read_end), None);
     let mut go: Queue<()> = Queue::new().unwrap();
@@ -245,9 +225,7 @@ fn get_after_raw_bytes(bytes: &[u8]) -> Result<Job, QueueError> {
     got
 }
 
-#[test]
 fn malformed_frames_are_errors_not_panics() {
-    let _serial = serial();
     // A well-formed header around a payload that is no Job.
     let got = get_after_raw_bytes(&[3, 0, 0, 0, 0xee, 0xee, 0xee]);
     assert!(
@@ -268,9 +246,7 @@ fn malformed_frames_are_errors_not_panics() {
     assert!(e.to_string().starts_with("bad queue frame"), "{e}");
 }
 
-#[test]
 fn small_puts_from_many_producers_do_not_interleave() {
-    let _serial = serial();
     const PRODUCERS: u64 = 4;
     const EACH: u64 = 500;
     // Each frame just under PIPE_BUF, so a torn write would be visible.
@@ -307,9 +283,7 @@ fn small_puts_from_many_producers_do_not_interleave() {
     }
 }
 
-#[test]
 fn large_puts_from_many_producers_under_a_lock() {
-    let _serial = serial();
     const PRODUCERS: u8 = 4;
     const EACH: usize = 20;
     let lock = Lock::new().unwrap();
@@ -340,9 +314,7 @@ fn large_puts_from_many_producers_under_a_lock() {
     }
 }
 
-#[test]
 fn parent_and_child_do_not_share_a_lock() {
-    let _serial = serial();
     let lock = Lock::new().unwrap();
     // Parent holds it: the child (which inherited every descriptor) cannot.
     let held = lock.acquire();
@@ -376,9 +348,7 @@ fn parent_and_child_do_not_share_a_lock() {
     assert_eq!(child.join().unwrap(), 0);
 }
 
-#[test]
 fn a_lock_held_by_a_killed_child_is_released() {
-    let _serial = serial();
     let lock = Lock::new().unwrap();
     let mut holding: Queue<()> = Queue::new().unwrap();
     let mut holder = Process::fork(|| {
@@ -405,9 +375,7 @@ fn a_lock_held_by_a_killed_child_is_released() {
     assert!(lock.acquire_timeout(PATIENCE).is_some());
 }
 
-#[test]
 fn mutual_exclusion_between_processes() {
-    let _serial = serial();
     const WORKERS: usize = 4;
     const ROUNDS: usize = 100;
     let dir = tempfile::tempdir().unwrap();
@@ -434,4 +402,159 @@ fn mutual_exclusion_between_processes() {
     }
     let total: usize = fs::read_to_string(&counter).unwrap().parse().unwrap();
     assert_eq!(total, WORKERS * ROUNDS);
+}
+
+/// Runs every test in turn on this (the only) thread; a failing test
+/// panics, which fails the binary.
+fn main() {
+    let tests: &[(&str, fn())] = &[
+        (
+            "queue_round_trip_between_processes",
+            queue_round_trip_between_processes,
+        ),
+        (
+            "get_fails_after_the_writer_exits",
+            get_fails_after_the_writer_exits,
+        ),
+        (
+            "get_fails_after_the_writer_is_killed",
+            get_fails_after_the_writer_is_killed,
+        ),
+        (
+            "a_writer_killed_inside_a_frame_is_an_error_not_a_hang",
+            a_writer_killed_inside_a_frame_is_an_error_not_a_hang,
+        ),
+        (
+            "put_fails_once_every_reader_is_gone",
+            put_fails_once_every_reader_is_gone,
+        ),
+        (
+            "get_timeout_returns_none_in_time",
+            get_timeout_returns_none_in_time,
+        ),
+        (
+            "a_partial_frame_survives_a_timeout",
+            a_partial_frame_survives_a_timeout,
+        ),
+        (
+            "malformed_frames_are_errors_not_panics",
+            malformed_frames_are_errors_not_panics,
+        ),
+        (
+            "small_puts_from_many_producers_do_not_interleave",
+            small_puts_from_many_producers_do_not_interleave,
+        ),
+        (
+            "large_puts_from_many_producers_under_a_lock",
+            large_puts_from_many_producers_under_a_lock,
+        ),
+        (
+            "parent_and_child_do_not_share_a_lock",
+            parent_and_child_do_not_share_a_lock,
+        ),
+        (
+            "a_lock_held_by_a_killed_child_is_released",
+            a_lock_held_by_a_killed_child_is_released,
+        ),
+        (
+            "mutual_exclusion_between_processes",
+            mutual_exclusion_between_processes,
+        ),
+        (
+            "fork_is_refused_with_a_second_thread",
+            fork_is_refused_with_a_second_thread,
+        ),
+        (
+            "a_child_that_cannot_take_its_pipes_ends_without_a_byte",
+            a_child_that_cannot_take_its_pipes_ends_without_a_byte,
+        ),
+    ];
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let mut ran = 0;
+    for (name, test) in tests {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        print!("test {name} ... ");
+        let _ = std::io::stdout().flush();
+        test();
+        println!("ok");
+        ran += 1;
+    }
+    println!("\ntest result: ok. {ran} passed (harness = false: one thread, so forking is safe)");
+}
+
+/// `Process::fork` refuses in a process with more than one thread.
+fn fork_is_refused_with_a_second_thread() {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let other = std::thread::spawn(move || {
+        let _ = rx.recv();
+    });
+    let err = Process::fork(|| 0).expect_err("a second thread is running");
+    assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{err}");
+    assert!(err.to_string().contains("2 threads"), "{err}");
+    let err = Process::fork_piped(|| 0).expect_err("a second thread is running");
+    assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
+    drop(tx);
+    other.join().unwrap();
+    // Alone again: forking works.
+    let mut p = Process::fork(|| 3).unwrap();
+    assert_eq!(p.join().unwrap(), 3);
+}
+
+/// With every descriptor below the limit in use, a child of `fork_piped`
+/// cannot move its pipe ends into place (`F_DUPFD` fails): it ends at once
+/// with `SETUP_FAILED`, without writing a byte to any descriptor (its
+/// stdout is still the parent's until it has its own).
+fn a_child_that_cannot_take_its_pipes_ends_without_a_byte() {
+    use std::io::Read;
+    use supervisor::mp::process::SETUP_FAILED;
+    let (soft, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .expect("getrlimit");
+    // Our stdout, where a careless child would write: a pipe we can read.
+    let (mut spy, spy_write) = {
+        let (r, w) = pipe().unwrap();
+        (std::fs::File::from(r), w)
+    };
+    let saved_stdout = unsafe { libc::dup(1) };
+    assert!(saved_stdout >= 0);
+    unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&spy_write), 1) };
+    drop(spy_write);
+    // Fill every free descriptor but the four the two pipes need and the
+    // one `fork` reads /proc with (closed again before it forks): the child
+    // then has one free descriptor, and needs two.
+    let limit = 64;
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, limit, hard)
+        .expect("setrlimit");
+    let mut hoard = Vec::new();
+    while let Ok(f) = fs::File::open("/dev/null") {
+        hoard.push(f);
+    }
+    for _ in 0..5 {
+        hoard.pop();
+    }
+    let result = Process::fork_piped(|| {
+        println!("the target ran");
+        0
+    });
+    drop(hoard);
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, soft, hard)
+        .expect("setrlimit back");
+    unsafe { libc::dup2(saved_stdout, 1) };
+    unsafe { libc::close(saved_stdout) };
+    let (mut child, mut pipes) = result.expect("the fork itself works");
+    assert_eq!(child.join().unwrap(), SETUP_FAILED);
+    let mut out = Vec::new();
+    pipes.from_child.read_to_end(&mut out).unwrap();
+    assert!(out.is_empty(), "the child wrote to its pipe: {out:?}");
+    // Nothing reached our stdout either (the spy's only writer is gone now).
+    let mut leaked = Vec::new();
+    spy.read_to_end(&mut leaked).unwrap();
+    assert!(
+        leaked.is_empty(),
+        "the child wrote to the parent's stdout: {leaked:?}"
+    );
 }

@@ -4,12 +4,20 @@
 //! `kill`, `exitcode`.
 //!
 //! Every child is made safe to supervise before it runs any code of yours:
-//! signal dispositions and the signal mask are reset (they are inherited
-//! across fork and exec), `PR_SET_PDEATHSIG(SIGKILL)` is set so it dies with
-//! its parent, and `getppid()` is checked in case the parent died first.
+//! it gets a process group of its own (so a terminal's Ctrl-C, Ctrl-Z and
+//! hang-up reach only the parent, which acts for its children), every
+//! catchable signal's disposition and the signal mask are reset (they are
+//! inherited across fork and exec), `PR_SET_PDEATHSIG(SIGKILL)` is set so it
+//! dies with its parent, and `getppid()` is checked in case the parent died
+//! first. A child that cannot do all of this ends at once with
+//! [`SETUP_FAILED`], before it writes a byte anywhere.
+//!
+//! Forking is refused in a process with more than one thread: the child of a
+//! threaded parent can deadlock on any lock another thread held (malloc's,
+//! stdout's).
 
 use nix::errno::Errno;
-use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid};
 use std::fs::File;
@@ -18,6 +26,11 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The exit status of a child that could not make itself safe to run (its
+/// pipes, signals, process group or parent-death signal) and ended before
+/// running any code of the caller's.
+pub const SETUP_FAILED: i32 = 122;
 
 /// A child process. Dropping it neither kills nor reaps the child: call
 /// [`Process::join`] (or [`Process::kill`] then `join`) so no zombie is left.
@@ -47,8 +60,11 @@ impl Process {
     /// through `_exit`, so no destructor or `atexit` handler of the parent
     /// runs twice, and a panic in `target` exits with status 101.
     ///
-    /// Fork only while this process has a single thread: the child of a
-    /// threaded parent can deadlock on a lock (malloc's) another thread held.
+    /// Refused (an error of kind `Unsupported`) while this process has more
+    /// than one thread: the child of a threaded parent can deadlock on a lock
+    /// (malloc's, stdout's) another thread held. The child does not flush
+    /// std's buffered stdout when it ends (that buffer may be the parent's
+    /// copy): flush what it prints, or end lines with a newline.
     ///
     /// ```
     /// use supervisor::mp::Process;
@@ -109,30 +125,43 @@ impl Process {
         stdio: Option<(RawFd, RawFd)>,
         target: F,
     ) -> io::Result<Process> {
+        let threads = thread_count();
+        if threads != Some(1) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "refusing to fork: this process has {} threads, and a forked \
+                     child could deadlock on a lock another thread holds",
+                    threads.map_or("an unknown number of".to_string(), |n| n.to_string())
+                ),
+            ));
+        }
         let parent = nix::unistd::getpid();
-        // SAFETY: the child only calls async-signal-safe functions until
-        // `target` runs, and `target` runs in a copy of a process that the
-        // caller guarantees had one thread (see the doc comment).
+        // SAFETY: this process has one thread (checked above), so the child
+        // is a complete copy of it; the child only calls async-signal-safe
+        // functions until `target` runs.
         match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
-            ForkResult::Parent { child } => Ok(Process {
-                pid: child,
-                exitcode: None,
-            }),
+            ForkResult::Parent { child } => {
+                // The child does this too; whichever runs first wins, so
+                // the group is set before either goes on.
+                let _ = nix::unistd::setpgid(child, child);
+                Ok(Process {
+                    pid: child,
+                    exitcode: None,
+                })
+            }
             ForkResult::Child => {
-                let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    if let Some((stdin, stdout)) = stdio {
-                        adopt_stdio(stdin, stdout);
-                    }
-                    if child_prologue(parent).is_err() {
-                        return 1;
-                    }
-                    target()
-                }))
-                .unwrap_or(101);
-                use std::io::Write;
-                let _ = std::io::stdout().flush();
+                let ready = stdio.is_none_or(|(stdin, stdout)| adopt_stdio(stdin, stdout).is_ok())
+                    && child_prologue(parent).is_ok();
+                if !ready {
+                    // SAFETY: _exit is always safe; nothing was written.
+                    unsafe { libc::_exit(SETUP_FAILED) }
+                }
+                let code =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(target)).unwrap_or(101);
                 // SAFETY: _exit ends the process without unwinding into the
-                // parent's code; it is always safe to call.
+                // parent's code and without flushing buffers it shares with
+                // the parent; it is always safe to call.
                 unsafe { libc::_exit(code) }
             }
         }
@@ -263,6 +292,12 @@ impl Process {
         let status = loop {
             match waitpid(self.pid, Some(flags)) {
                 Err(Errno::EINTR) => continue,
+                // Someone else reaped it (SIGCHLD ignored, say): it is gone,
+                // and its pid must never be signalled again.
+                Err(Errno::ECHILD) => {
+                    self.exitcode = Some(REAPED_ELSEWHERE);
+                    return Ok(self.exitcode);
+                }
                 other => break other.map_err(io::Error::from)?,
             }
         };
@@ -273,6 +308,15 @@ impl Process {
         };
         Ok(self.exitcode)
     }
+}
+
+/// How many threads this process has (`None` if /proc cannot tell).
+fn thread_count() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
 }
 
 /// Spawns `command` after the child prologue, with every descriptor above
@@ -288,13 +332,26 @@ fn spawn_hardened(command: &mut Command) -> io::Result<std::process::Child> {
             Ok(())
         });
     }
-    command.spawn()
+    let child = command.spawn()?;
+    // As after a fork: whichever of the two runs first sets the group (this
+    // fails harmlessly once the child has executed its program).
+    let pid = Pid::from_raw(child.id() as i32);
+    let _ = nix::unistd::setpgid(pid, pid);
+    Ok(child)
 }
+
+/// The exit code recorded for a child that was reaped by someone else
+/// (`waitpid` said ECHILD): how it ended is not known.
+pub const REAPED_ELSEWHERE: i32 = i32::MIN;
 
 /// Describes a Python-style exit code for people: "exit code 7",
 /// "signal 9 (SIGKILL)".
 pub fn describe_exitcode(code: i32) -> String {
-    if code >= 0 {
+    if code == REAPED_ELSEWHERE {
+        "reaped elsewhere; how it ended is not known".to_string()
+    } else if code == SETUP_FAILED {
+        format!("exit code {code} (it could not set itself up to run)")
+    } else if code >= 0 {
         format!("exit code {code}")
     } else {
         match Signal::try_from(-code) {
@@ -310,20 +367,23 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// In a forked child: makes `stdin`/`stdout` descriptors 0 and 1 and closes
-/// every descriptor above 2.
-fn adopt_stdio(stdin: RawFd, stdout: RawFd) {
+/// every descriptor above 2. Any failure is returned before anything is
+/// written (the caller then ends the child).
+fn adopt_stdio(stdin: RawFd, stdout: RawFd) -> Result<(), Errno> {
+    let check = |r: libc::c_int| if r < 0 { Err(Errno::last()) } else { Ok(r) };
     // SAFETY: raw descriptor juggling in a freshly forked child; none of
     // these descriptors is owned by a Rust object that will be dropped,
     // because the child leaves through `_exit`.
     unsafe {
         // Move both ends above 2 first, so neither is overwritten by the
         // other's dup2 if the parent had stdin or stdout closed.
-        let stdin = libc::fcntl(stdin, libc::F_DUPFD, 3);
-        let stdout = libc::fcntl(stdout, libc::F_DUPFD, 3);
-        libc::dup2(stdin, 0);
-        libc::dup2(stdout, 1);
-        close_from(3);
+        let stdin = check(libc::fcntl(stdin, libc::F_DUPFD, 3))?;
+        let stdout = check(libc::fcntl(stdout, libc::F_DUPFD, 3))?;
+        check(libc::dup2(stdin, 0))?;
+        check(libc::dup2(stdout, 1))?;
     }
+    close_from(3);
+    Ok(())
 }
 
 /// Marks every descriptor numbered `first` or above close-on-exec, so a
@@ -380,18 +440,35 @@ fn close_from(first: RawFd) {
     }
 }
 
-/// Runs first in every child: default signal handling, an empty mask, death
-/// with the parent. Only async-signal-safe calls.
+/// The terminal's signals: a child ignores them for a moment, which discards
+/// any that reached it (pending, blocked by the inherited mask) before it
+/// left its parent's process group.
+const TERMINAL_SIGNALS: [libc::c_int; 6] = [
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTSTP,
+    libc::SIGHUP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+];
+
+/// Runs first in every child: a process group of its own, default handling
+/// of every signal, an empty mask, death with the parent. Only
+/// async-signal-safe calls.
 fn child_prologue(parent: Pid) -> io::Result<()> {
-    for sig in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGCHLD,
-        Signal::SIGPIPE,
-        Signal::SIGHUP,
-    ] {
-        // SAFETY: restoring the default disposition is always sound.
-        unsafe { signal::signal(sig, SigHandler::SigDfl) }?;
+    nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+    // SAFETY: sigaction with SIG_IGN or SIG_DFL installs no handler code;
+    // it is async-signal-safe. Signals that cannot be changed (SIGKILL,
+    // SIGSTOP, those the C library reserves) fail harmlessly.
+    unsafe {
+        for sig in TERMINAL_SIGNALS {
+            libc::signal(sig, libc::SIG_IGN);
+        }
+        for sig in 1..=libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
     }
     signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
     // SAFETY: PR_SET_PDEATHSIG takes a signal number and no pointers.

@@ -214,7 +214,28 @@ impl Run {
         Run::launch(args, false, true)
     }
 
+    /// Starts the binary with `args` (and `--events` if `events`), after
+    /// `tweak` has set up the command further (a process group, rlimits or
+    /// signal dispositions to inherit, through its own `pre_exec`).
+    pub fn start_custom(args: &[&str], events: bool, tweak: impl FnOnce(&mut Command)) -> Run {
+        Run::launch_with(args, events, false, tweak)
+    }
+
+    /// The run's directory (for a journal, say).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     fn launch(args: &[&str], events: bool, extra_fd: bool) -> Run {
+        Run::launch_with(args, events, extra_fd, |_| {})
+    }
+
+    fn launch_with(
+        args: &[&str],
+        events: bool,
+        extra_fd: bool,
+        tweak: impl FnOnce(&mut Command),
+    ) -> Run {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let stdout = File::create(dir.path().join("stdout")).expect("stdout file");
         let stderr = File::create(dir.path().join("stderr")).expect("stderr file");
@@ -243,6 +264,7 @@ impl Run {
                 Ok(())
             });
         }
+        tweak(&mut command);
         let child = command.spawn().expect("the supervisor binary starts");
         drop(devnull);
         Run {

@@ -1,0 +1,93 @@
+//! What the supervisor inherits from whoever started it, normalised before
+//! any work begins: signal dispositions (an ignored SIGCHLD makes the
+//! kernel reap children itself, so their exit status is lost and `waitpid`
+//! fails), the open-file limit (a low soft limit when the hard one allows
+//! far more), and closed standard descriptors (a pipe opened onto
+//! descriptor 1 would receive the summary).
+
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use nix::sys::signal::{SigHandler, Signal, signal};
+
+/// Descriptors the supervisor keeps besides its workers' (stdio, the
+/// signalfd, the events file, the journal and its lock, a `/proc` read), with
+/// room for one worker being started (a spawn briefly holds four pipes).
+const BASE_DESCRIPTORS: u64 = 32;
+
+/// Descriptors one worker holds in the supervisor: its two pipes' ends, and
+/// for a remote worker its stderr.
+pub const LOCAL_WORKER_DESCRIPTORS: u64 = 2;
+pub const REMOTE_WORKER_DESCRIPTORS: u64 = 3;
+
+/// Resets SIGCHLD to its default action, so exited workers stay zombies
+/// until the supervisor reaps them and reads how they ended.
+pub fn reset_signals() -> Result<(), String> {
+    // SAFETY: installing SIG_DFL runs no handler code.
+    unsafe { signal(Signal::SIGCHLD, SigHandler::SigDfl) }
+        .map(drop)
+        .map_err(|e| format!("cannot reset SIGCHLD: {e}"))
+}
+
+/// Makes sure descriptors 0, 1 and 2 are open (on /dev/null if they were
+/// closed), so no pipe or file the run opens lands on them.
+pub fn fill_standard_descriptors() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only asks whether the descriptor is open.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            // SAFETY: open returns the lowest free descriptor, which is `fd`
+            // itself since every lower one is open; it is kept open for the
+            // life of the process on purpose.
+            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
+    }
+}
+
+/// Raises the soft open-file limit to the hard one, and checks that the
+/// workers' descriptors fit under it: `Err` names the limit and the largest
+/// `--procs` that fits.
+pub fn fit_descriptors(local_workers: u64, remote_workers: u64) -> Result<(), String> {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)
+        .map_err(|e| format!("cannot read RLIMIT_NOFILE: {e}"))?;
+    let limit = if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    let needed = BASE_DESCRIPTORS
+        .saturating_add(local_workers.saturating_mul(LOCAL_WORKER_DESCRIPTORS))
+        .saturating_add(remote_workers.saturating_mul(REMOTE_WORKER_DESCRIPTORS));
+    if needed <= limit {
+        return Ok(());
+    }
+    let per_worker = if remote_workers > 0 {
+        REMOTE_WORKER_DESCRIPTORS
+    } else {
+        LOCAL_WORKER_DESCRIPTORS
+    };
+    let fits = limit.saturating_sub(BASE_DESCRIPTORS) / per_worker;
+    Err(format!(
+        "{} workers need about {needed} open files, but the limit (RLIMIT_NOFILE, \
+         hard {hard}) allows {limit}: use --procs {fits} or fewer, or raise the limit \
+         (ulimit -n)",
+        local_workers + remote_workers
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_many_workers_are_refused_with_the_largest_that_fits() {
+        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        assert!(fit_descriptors(1, 0).is_ok());
+        // The soft limit was raised to the hard one.
+        assert_eq!(
+            getrlimit(Resource::RLIMIT_NOFILE).unwrap().0,
+            hard.max(soft)
+        );
+        let too_many = hard.max(soft) / 2 + 1;
+        let err = fit_descriptors(too_many, 0).unwrap_err();
+        let fits = (hard.max(soft) - BASE_DESCRIPTORS) / 2;
+        assert!(err.contains(&format!("--procs {fits} or fewer")), "{err}");
+    }
+}
