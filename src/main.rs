@@ -14,7 +14,9 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
-        Err(e) => return usage_error(&one_line(&e)),
+        // Every clap error ends with where to look; a bare `supervisor`
+        // (no --max) is the first one a newcomer meets.
+        Err(e) => return usage_error(&format!("{}; try 'supervisor --help'", one_line(&e))),
     };
     match cli.command {
         Some(Command::Worker(args)) => {

@@ -312,6 +312,18 @@ fn workers_do_not_inherit_the_supervisors_inherited_descriptors_spawn() {
 }
 
 #[test]
+fn a_bare_supervisor_says_what_is_missing_and_where_to_look() {
+    let _serial = serial();
+    let done = run(&[]);
+    assert_eq!(done.code, Some(2), "{done:?}");
+    assert!(done.stderr.contains("--max"), "{done:?}");
+    assert!(
+        done.stderr.trim_end().ends_with("try 'supervisor --help'"),
+        "{done:?}"
+    );
+}
+
+#[test]
 fn bad_input_is_one_line_and_exit_2() {
     let _serial = serial();
     let cases: &[&[&str]] = &[
@@ -320,7 +332,8 @@ fn bad_input_is_one_line_and_exit_2() {
         &["--procs", "100000", "--max", "5"],
         &["--max", "0"],
         &["--max", "-5"],
-        &["--max", "1e9"],
+        &["--max", "1.5e0"],
+        &["--max", "10^14"],
         &["--min", "10", "--max", "5"],
         &["--max", "10000000000001"],
         &["--max", "5", "--start-method", "vfork"],
