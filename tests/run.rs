@@ -594,3 +594,44 @@ fn the_worker_program_says_hello_first_and_takes_its_settings_in_a_frame() {
         Some(supervisor::worker::exit::PROTOCOL)
     );
 }
+
+/// The worker program started by hand on a terminal (stdin or stdout a
+/// real pseudo-terminal) says in one line what it is, writes no frame, and
+/// exits 2; with pipes it says Hello (the test above).
+#[test]
+fn the_worker_program_on_a_terminal_says_what_it_is_and_exits_2() {
+    use std::os::fd::OwnedFd;
+    use std::process::{Command, Stdio};
+    for program in [
+        env!("CARGO_BIN_EXE_supervisor-worker"),
+        env!("CARGO_BIN_EXE_supervisor"),
+    ] {
+        for terminal_on in ["stdin", "stdout"] {
+            let pty = nix::pty::openpty(None, None).expect("a pseudo-terminal");
+            let tty = |fd: &OwnedFd| Stdio::from(fd.try_clone().unwrap());
+            let mut command = Command::new(program);
+            if program.ends_with("/supervisor") {
+                command.arg("worker");
+            }
+            let (stdin, stdout) = match terminal_on {
+                "stdin" => (tty(&pty.slave), Stdio::piped()),
+                _ => (Stdio::null(), tty(&pty.slave)),
+            };
+            let done = command
+                .stdin(stdin)
+                .stdout(stdout)
+                .stderr(Stdio::piped())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&done.stderr);
+            assert_eq!(
+                done.status.code(),
+                Some(2),
+                "{program} {terminal_on}: {stderr}"
+            );
+            assert_eq!(stderr.lines().count(), 1, "{program}: {stderr}");
+            assert!(stderr.contains("not run by hand"), "{stderr}");
+            assert!(done.stdout.is_empty(), "no frame on a pipe stdout");
+        }
+    }
+}
