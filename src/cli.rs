@@ -374,6 +374,11 @@ impl Config {
                 Injection::CrashAt(n) => crash_at = Some(n),
             }
         }
+        if args.start_method == StartMethod::Spawn && args.mode == Mode::Threads {
+            return Err("--start-method spawn starts worker processes; threads are \
+                 started inside this one, so it needs --mode processes"
+                .to_string());
+        }
         if args.worker_mem.is_some() && args.mode == Mode::Threads {
             return Err("--worker-mem limits each worker process's address space; \
                  threads share one, so it needs --mode processes"
@@ -656,6 +661,14 @@ mod tests {
             (&["--max", "5", "--stall-timeout", "soon"], "not a duration"),
             (&["--max", "5", "--stall-timeout", "0s"], "more than zero"),
             (&["--max", "5", "--max-attempts", "0"], "at least 1"),
+            (
+                &["--max", "5", "--mode", "threads", "--start-method", "spawn"],
+                "needs --mode processes",
+            ),
+            (
+                &["--max", "5", "--mode", "threads", "--worker-mem", "64MiB"],
+                "needs --mode processes",
+            ),
             (&["--max", "5", "--inject", "nonsense"], "nonsense"),
             (&["--max", "5", "--inject", "hang"], "KIND:SLOT"),
             (&["--max", "5", "--inject", "boom:0"], "unknown fault"),

@@ -102,16 +102,40 @@ pub enum Event {
     Shutdown { reason: String },
 }
 
+/// How a worker's end reads in a line, from its `status`: a process
+/// "exited with code N" or "died of signal N (NAME)"; a thread "panicked",
+/// "returned N", or "was abandoned" (it cannot be killed).
+fn ending(status: &str) -> String {
+    if let Some(code) = status.strip_prefix("exit code ") {
+        format!("exited with code {code}")
+    } else if status.starts_with("signal ") {
+        format!("died of {status}")
+    } else if status == crate::launch::ABANDONED {
+        "was abandoned (a thread cannot be killed: it keeps its core and memory \
+         until the process exits)"
+            .to_string()
+    } else {
+        status.to_string()
+    }
+}
+
 impl Event {
-    /// The human line (without timestamp).
+    /// The human line (without timestamp), naming a worker's process id
+    /// `pid`.
     pub fn describe(&self) -> String {
+        self.describe_as("pid")
+    }
+
+    /// The human line, naming a worker's id `ident` (`pid` for processes,
+    /// `tid` for threads, as the summary does).
+    pub fn describe_as(&self, ident: &str) -> String {
         let chunk = |c: &Option<ChunkRef>| match c {
             Some(c) => format!(" on chunk {} [{}, {}]", c.id, c.lo, c.hi),
             None => String::new(),
         };
         match self {
             Event::Started { slot, pid, host } if host == LOCALHOST => {
-                format!("worker {slot} (pid {pid}) started")
+                format!("worker {slot} ({ident} {pid}) started")
             }
             Event::Started { slot, pid, host } => {
                 format!("worker {slot} (launcher pid {pid}) starting on {host}")
@@ -127,14 +151,14 @@ impl Event {
                 silent_s,
                 chunk: c,
             } => format!(
-                "worker {slot} (pid {pid}) stalled {silent_s:.1}s{}",
+                "worker {slot} ({ident} {pid}) stalled {silent_s:.1}s{}",
                 chunk(c)
             ),
             Event::WorkerStderr { slot, host, line } => {
                 format!("worker {slot} on {host} says: {line}")
             }
             Event::Killed { slot, pid, why } => {
-                format!("worker {slot} (pid {pid}) killed: {why}")
+                format!("worker {slot} ({ident} {pid}) killed: {why}")
             }
             Event::Died {
                 slot,
@@ -144,25 +168,32 @@ impl Event {
                 cause,
                 chunk: c,
             } => format!(
-                "worker {slot} (pid {pid}{}) died ({status}): {cause}{}",
+                "worker {slot} ({ident} {pid}{}) {}{}{}",
                 if host == LOCALHOST {
                     String::new()
                 } else {
                     format!(" on {host}")
                 },
-                chunk(c)
+                ending(status),
+                chunk(c),
+                // How it was found; "exited" repeats the ending.
+                if cause == "exited" {
+                    String::new()
+                } else {
+                    format!(" ({cause})")
+                }
             ),
             Event::Replaced {
                 slot,
                 old_pid,
                 new_pid,
-            } => format!("worker {slot} replaced: pid {old_pid} -> pid {new_pid}"),
+            } => format!("worker {slot} replaced: {ident} {old_pid} -> {ident} {new_pid}"),
             Event::Recovered {
                 slot,
                 pid,
                 after_ms,
             } => format!(
-                "worker {slot} (pid {pid}) working again {after_ms:.1} ms after the failure"
+                "worker {slot} ({ident} {pid}) working again {after_ms:.1} ms after the failure"
             ),
             Event::Requeued { chunk: c, failures } => format!(
                 "chunk {} [{}, {}] requeued (failures: {failures})",
@@ -209,6 +240,8 @@ pub struct EventLog {
     file: Option<BufWriter<File>>,
     /// Lines of the live view now on the terminal, under the events.
     view_lines: usize,
+    /// What a worker's id is called in lines: `pid`, or `tid` for threads.
+    ident: &'static str,
 }
 
 impl EventLog {
@@ -219,7 +252,14 @@ impl EventLog {
             stderr: !quiet,
             file: file.map(BufWriter::new),
             view_lines: 0,
+            ident: "pid",
         }
+    }
+
+    /// Names workers' ids `tid` in lines, for worker threads.
+    pub fn for_threads(mut self, threads: bool) -> EventLog {
+        self.ident = if threads { "tid" } else { "pid" };
+        self
     }
 
     /// An event log that records nothing.
@@ -256,7 +296,7 @@ impl EventLog {
             let _ = writeln!(
                 io::stderr(),
                 "{erase}{time} supervisor: {}",
-                event.describe()
+                event.describe_as(self.ident)
             );
         }
         if let Some(file) = &mut self.file {
@@ -269,6 +309,78 @@ impl EventLog {
                 let _ = writeln!(file, "{json}");
                 let _ = file.flush();
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn died(status: &str, cause: &str) -> Event {
+        Event::Died {
+            slot: 2,
+            pid: 77,
+            host: LOCALHOST.to_string(),
+            status: status.to_string(),
+            cause: cause.to_string(),
+            chunk: Some(ChunkRef {
+                id: 5,
+                lo: 1,
+                hi: 9,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_worker_s_end_is_said_one_way() {
+        assert_eq!(
+            died("signal 9 (SIGKILL)", "closed its pipe").describe(),
+            "worker 2 (pid 77) died of signal 9 (SIGKILL) on chunk 5 [1, 9] (closed its pipe)"
+        );
+        // Its exit seen first is not said twice, nor against a signal.
+        let line = died("signal 9 (SIGKILL)", "exited").describe();
+        assert!(!line.contains("exited"), "{line}");
+        assert_eq!(
+            died("exit code 7", "exited").describe(),
+            "worker 2 (pid 77) exited with code 7 on chunk 5 [1, 9]"
+        );
+        let line = died(crate::launch::ABANDONED, "stalled 2.0s").describe_as("tid");
+        assert!(
+            line.starts_with("worker 2 (tid 77) was abandoned"),
+            "{line}"
+        );
+        assert!(!line.contains("died"), "{line}");
+    }
+
+    #[test]
+    fn threads_are_named_by_tid_in_every_line() {
+        let events = [
+            Event::Started {
+                slot: 0,
+                pid: 5,
+                host: LOCALHOST.to_string(),
+            },
+            Event::Killed {
+                slot: 0,
+                pid: 5,
+                why: "x".into(),
+            },
+            Event::Replaced {
+                slot: 0,
+                old_pid: 5,
+                new_pid: 6,
+            },
+            Event::Recovered {
+                slot: 0,
+                pid: 6,
+                after_ms: 1.0,
+            },
+            died("returned 0", "closed its pipe"),
+        ];
+        for event in events {
+            let line = event.describe_as("tid");
+            assert!(line.contains("tid ") && !line.contains("pid"), "{line}");
         }
     }
 }

@@ -42,7 +42,8 @@ fn main() -> ExitCode {
             Err(e) => return usage_error(&format!("--events {}: {e}", path.display())),
         },
     };
-    let mut log = EventLog::new(cfg.quiet, events);
+    let mut log =
+        EventLog::new(cfg.quiet, events).for_threads(cfg.mode == supervisor::cli::Mode::Threads);
     let outcome = Supervisor::new(&cfg, &mut log, journal).and_then(|s| s.run());
     let outcome = match outcome {
         Ok(outcome) => outcome,
