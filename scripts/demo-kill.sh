@@ -2,7 +2,8 @@
 # A live demonstration of supervision: start a long run, show its worker
 # processes, SIGSTOP one from outside (the supervisor finds it stalled, kills
 # and replaces it), SIGKILL another by hand (detected at once, replaced), and
-# end with the exact, verified result.
+# end with the exact, verified result, and a picture of the run
+# (`supervisor timeline`) in cargo's target folder.
 #
 #   scripts/demo-kill.sh [MAX] [PROCS]     # default 3000000000 on 4 workers
 set -euo pipefail
@@ -16,10 +17,13 @@ if [ "$procs" -lt 2 ]; then
 fi
 
 cargo build --release --quiet --bins
-bin=$(release_dir)/supervisor
-events=$(mktemp)
+release=$(release_dir)
+bin=$release/supervisor
+# The run's events and its picture are kept beside the build.
+events=$(dirname "$release")/demo-kill.jsonl
+picture=$(dirname "$release")/demo-kill.svg
 out=$(mktemp)
-trap 'rm -f "$events" "$out"' EXIT
+trap 'rm -f "$out"' EXIT
 
 # The run must outlive the demonstration: about 5 s of it.
 too_short() {
@@ -77,3 +81,6 @@ wait "$sup" || status=$?
 echo
 cat "$out"
 echo "exit status: $status"
+echo
+echo "== the run as a picture"
+"$bin" timeline "$events" -o "$picture"

@@ -53,6 +53,9 @@ pub enum Command {
     /// Run the same job and the same faults on worker threads and on worker
     /// processes, side by side, and print what each fault did to each
     Isolation(IsolationArgs),
+    /// Draw a run from its --events file as an SVG picture: a lane per
+    /// worker slot, chunks as bars, stalls, kills and deaths marked
+    Timeline(TimelineArgs),
     /// Serve the worker protocol on stdin/stdout (the spawn start method
     /// re-executes this program in this role).
     #[command(hide = true)]
@@ -90,6 +93,17 @@ pub struct IsolationArgs {
     /// Print one JSON object instead of the table
     #[arg(long)]
     pub json: bool,
+}
+
+/// `supervisor timeline`'s arguments.
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// The run's --events file (JSON lines)
+    #[arg(value_name = "EVENTS")]
+    pub events: PathBuf,
+    /// Where to write the SVG [default: EVENTS with the extension .svg; - for stdout]
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// How worker processes are started.

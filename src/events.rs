@@ -100,6 +100,13 @@ pub enum Event {
     },
     /// The run is stopping, and why.
     Shutdown { reason: String },
+    /// A chunk was handed to the worker in a slot. Written to the
+    /// `--events` file only (one a chunk is too many for a person), for
+    /// `supervisor timeline`'s chunk bars.
+    Assigned { slot: usize, chunk: ChunkRef },
+    /// A chunk's result was accepted from the worker in a slot (file only,
+    /// like `assigned`).
+    Finished { slot: usize, chunk: ChunkRef },
 }
 
 /// How a worker's end reads in a line, from its `status`: a process
@@ -221,7 +228,25 @@ impl Event {
             Event::Checkpoint { path, finished } => {
                 format!("checkpoint written to {path}: {finished} numbers finished")
             }
+            Event::Assigned { slot, chunk: c } => {
+                format!(
+                    "chunk {} [{}, {}] assigned to worker {slot}",
+                    c.id, c.lo, c.hi
+                )
+            }
+            Event::Finished { slot, chunk: c } => {
+                format!(
+                    "chunk {} [{}, {}] finished by worker {slot}",
+                    c.id, c.lo, c.hi
+                )
+            }
         }
+    }
+
+    /// Whether the event gets a line on stderr: not the per-chunk ones,
+    /// which only the `--events` file records.
+    pub fn for_people(&self) -> bool {
+        !matches!(self, Event::Assigned { .. } | Event::Finished { .. })
     }
 }
 
@@ -288,7 +313,7 @@ impl EventLog {
     /// Records one event.
     pub fn emit(&mut self, event: Event) {
         let time = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
-        if self.stderr {
+        if self.stderr && event.for_people() {
             // The line goes where the live view was; the view is redrawn
             // under it on the next tick. Best effort: a closed stderr must
             // not stop the run.

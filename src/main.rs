@@ -22,6 +22,10 @@ fn main() -> ExitCode {
         Some(Command::Worker(args)) => {
             return ExitCode::from(supervisor::worker::run_role(&args) as u8);
         }
+        Some(Command::Timeline(args)) => {
+            let code = supervisor::timeline::run(&args.events, args.output.as_deref());
+            return ExitCode::from(code as u8);
+        }
         Some(Command::Isolation(args)) => {
             return ExitCode::from(supervisor::isolation::run(&args) as u8);
         }
