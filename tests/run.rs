@@ -81,16 +81,8 @@ fn identical_results(method: &str) {
     }
 }
 
-#[test]
-fn identical_results_for_every_procs_and_chunk_fork() {
-    let _serial = serial();
-    identical_results("fork");
-}
-
-#[test]
-fn identical_results_for_every_procs_and_chunk_spawn() {
-    let _serial = serial();
-    identical_results("spawn");
+per_start_method! {
+    identical_results_for_every_procs_and_chunk => identical_results;
 }
 
 #[test]
@@ -287,28 +279,12 @@ fn one_thread_and_clean_workers(method: &str, extra_fd: bool) {
     assert_eq!(done.code, Some(130), "{done:?}");
 }
 
-#[test]
-fn one_thread_and_workers_hold_only_stdio_fork() {
-    let _serial = serial();
-    one_thread_and_clean_workers("fork", false);
+per_start_method! {
+    one_thread_and_workers_hold_only_stdio => |method| one_thread_and_clean_workers(method, false);
 }
 
-#[test]
-fn one_thread_and_workers_hold_only_stdio_spawn() {
-    let _serial = serial();
-    one_thread_and_clean_workers("spawn", false);
-}
-
-#[test]
-fn workers_do_not_inherit_the_supervisors_inherited_descriptors_fork() {
-    let _serial = serial();
-    one_thread_and_clean_workers("fork", true);
-}
-
-#[test]
-fn workers_do_not_inherit_the_supervisors_inherited_descriptors_spawn() {
-    let _serial = serial();
-    one_thread_and_clean_workers("spawn", true);
+per_start_method! {
+    workers_do_not_inherit_the_supervisors_inherited_descriptors => |method| one_thread_and_clean_workers(method, true);
 }
 
 #[test]
@@ -407,16 +383,8 @@ fn killed_supervisor_leaves_no_worker(method: &str) {
     });
 }
 
-#[test]
-fn killed_supervisor_leaves_no_worker_fork() {
-    let _serial = serial();
-    killed_supervisor_leaves_no_worker("fork");
-}
-
-#[test]
-fn killed_supervisor_leaves_no_worker_spawn() {
-    let _serial = serial();
-    killed_supervisor_leaves_no_worker("spawn");
+per_start_method! {
+    killed_supervisor_leaves_no_worker => killed_supervisor_leaves_no_worker;
 }
 
 /// During a run full of worker deaths (injected faults, and workers killed
@@ -498,16 +466,8 @@ fn no_lasting_zombie(method: &str) {
     eprintln!("{method}: {kills} kills, {zombies_seen} zombies seen, longest {longest:?}");
 }
 
-#[test]
-fn no_lasting_zombie_fork() {
-    let _serial = serial();
-    no_lasting_zombie("fork");
-}
-
-#[test]
-fn no_lasting_zombie_spawn() {
-    let _serial = serial();
-    no_lasting_zombie("spawn");
+per_start_method! {
+    no_lasting_zombie => no_lasting_zombie;
 }
 
 #[test]
