@@ -86,6 +86,13 @@ pub enum Event {
     },
     /// A small chunk that still killed workers was given up on.
     Quarantined { chunk: ChunkRef },
+    /// The run resumes a journal: how many of its numbers were already
+    /// checked, and how many remain.
+    Resumed {
+        path: String,
+        finished: u64,
+        remaining: u64,
+    },
     /// The journal was written at a stop.
     Checkpoint { path: String, finished: u64 },
     /// Writing the journal failed; the run goes on (the previous journal,
@@ -227,6 +234,22 @@ impl Event {
             }
             Event::Checkpoint { path, finished } => {
                 format!("checkpoint written to {path}: {finished} numbers finished")
+            }
+            Event::Resumed {
+                path,
+                finished,
+                remaining,
+            } => {
+                let total = finished + remaining;
+                format!(
+                    "resuming {path}: {finished} of the {total} numbers already checked \
+                     ({:.1}%), {remaining} to go",
+                    if total == 0 {
+                        100.0
+                    } else {
+                        *finished as f64 * 100.0 / total as f64
+                    }
+                )
             }
             Event::Assigned { slot, chunk: c } => {
                 format!(

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use supervisor::checkpoint::{self, Journal};
 use supervisor::cli::{Cli, Command, Config, exit, one_line};
-use supervisor::events::EventLog;
+use supervisor::events::{Event, EventLog};
 use supervisor::report::Summary;
 use supervisor::supervisor::Supervisor;
 
@@ -48,6 +48,14 @@ fn main() -> ExitCode {
     };
     let mut log =
         EventLog::new(cfg.quiet, events).for_threads(cfg.mode == supervisor::cli::Mode::Threads);
+    if let (Some(journal), Some(path)) = (&journal, &cfg.checkpoint) {
+        let finished = journal.finished();
+        log.emit(Event::Resumed {
+            path: path.display().to_string(),
+            finished,
+            remaining: cfg.numbers().saturating_sub(finished),
+        });
+    }
     let outcome = Supervisor::new(&cfg, &mut log, journal).and_then(|s| s.run());
     let outcome = match outcome {
         Ok(outcome) => outcome,
@@ -71,6 +79,14 @@ fn main() -> ExitCode {
         eprintln!(
             "supervisor: error: the Σσ self-check failed: the counts are wrong \
              (a chunk lost or counted twice, or the tally corrupted)"
+        );
+    }
+    // Stopped by a signal, with nothing kept: say how to keep it next time.
+    let by_signal = [exit::SIGINT, exit::SIGTERM].contains(&summary.exit_code);
+    if by_signal && cfg.checkpoint.is_none() {
+        eprintln!(
+            "supervisor: hint: nothing of this run was kept; with --checkpoint FILE the next \
+             one can be stopped and continued with --resume"
         );
     }
     ExitCode::from(summary.exit_code as u8)

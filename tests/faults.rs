@@ -317,6 +317,11 @@ fn stopped_by(sig: i32, code: i32, method: &str, stop_one: bool) {
     };
     assert_eq!(json["interrupted"], name, "{json}");
     assert!(json["checked"].is_u64(), "{json}");
+    // Nothing was kept: one line says how to keep it next time (--quiet
+    // silences events, not this).
+    let hints: Vec<&str> = done.stderr.lines().filter(|l| l.contains("hint")).collect();
+    assert_eq!(hints.len(), 1, "{done:?}");
+    assert!(hints[0].contains("--checkpoint FILE"), "{done:?}");
     let started = started_pids(&done.events);
     assert!(started.len() >= 2);
     for p in started {
