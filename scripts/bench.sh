@@ -7,9 +7,11 @@
 #   scripts/bench.sh            # both sizes
 #   scripts/bench.sh 30000000   # one size
 #
-# Results go to target/bench/*.md and *.json, and to the terminal.
+# Results go to bench/*.md and *.json in cargo's target folder, and to the
+# terminal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 if ! command -v hyperfine >/dev/null 2>&1; then
     echo "bench: installing hyperfine (Debian package)" >&2
@@ -18,9 +20,10 @@ if ! command -v hyperfine >/dev/null 2>&1; then
 fi
 
 cargo build --release --quiet --bins --example kernel_bench
-bin=target/release/supervisor
-kernel=target/release/examples/kernel_bench
-out=target/bench
+release=$(release_dir)
+bin=$release/supervisor
+kernel=$release/examples/kernel_bench
+out=$(dirname "$release")/bench
 mkdir -p "$out"
 
 sizes=("$@")

@@ -36,9 +36,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / "target/release/supervisor"
-WORKER = ROOT / "target/release/supervisor-worker"
+from cargo_target import release_dir
+
+# Set by main() once built: where cargo put the binaries.
+BIN = WORKER = None
 
 
 def free_port():
@@ -178,10 +179,16 @@ def loss_once(kind, opts, reference):
             deadline = time.monotonic() + 30
             while not (events.exists() and any(
                     e["event"] == "connected" for e in events_of(events))):
+                if proc.poll() is not None:
+                    sys.exit(f"the run ended before its remote worker connected: "
+                             f"--max {opts.max} is too small to lose a host in")
                 if time.monotonic() > deadline:
-                    sys.exit("the remote worker never connected")
+                    sys.exit("gave up after 30 s waiting for the remote worker to connect")
                 time.sleep(0.01)
             time.sleep(1.0)
+            if proc.poll() is not None:
+                sys.exit(f"the run ended within 1 s of its remote worker connecting: "
+                         f"--max {opts.max} is too small to lose a host in")
             lost_at = time.time()
             if kind == "session":
                 os.kill(sshd.sessions()[0], signal.SIGKILL)
@@ -282,7 +289,9 @@ def main():
     p.add_argument("--max", type=int)
     p.add_argument("--rounds", type=int)
     opts = p.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bins"], cwd=ROOT, check=True)
+    global BIN, WORKER
+    release = release_dir()
+    BIN, WORKER = release / "supervisor", release / "supervisor-worker"
     if opts.what == "overhead":
         opts.max = opts.max or 1_000_000_000
         opts.rounds = opts.rounds or 3

@@ -6,7 +6,7 @@ one with `--inject hang:0` (2 s stall timeout by default).
 
     python3 scripts/recovery.py [--kills 40] [--procs 4]
 
-Needs `cargo build --release` first.
+It builds the release binaries first and finds them the way cargo does.
 """
 import argparse
 import datetime
@@ -16,10 +16,14 @@ import random
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
-BIN = os.path.join(os.path.dirname(__file__), "..", "target", "release", "supervisor")
+from cargo_target import release_dir
+
+# Set by main() once built.
+BIN = None
 
 
 def children(pid):
@@ -51,10 +55,18 @@ def recovery(method, kills, procs):
             stdout=subprocess.DEVNULL)
         killed = {}  # pid -> kill time
         try:
+            deadline = time.monotonic() + 30
             while len(children(sup.pid)) < procs:
+                if sup.poll() is not None:
+                    sys.exit("the run ended before its workers started")
+                if time.monotonic() > deadline:
+                    sys.exit(f"gave up after 30 s waiting for {procs} workers to start")
                 time.sleep(0.01)
             time.sleep(0.5)
             for _ in range(kills):
+                if sup.poll() is not None:
+                    sys.exit(f"the run ended after {len(killed)} of {kills} kills: "
+                             "too short for this many (it checks up to 2 × 10^10)")
                 pids = children(sup.pid)
                 victim = random.choice(pids)
                 killed[victim] = time.time()
@@ -87,6 +99,8 @@ def main():
     ap.add_argument("--kills", type=int, default=40)
     ap.add_argument("--procs", type=int, default=4)
     args = ap.parse_args()
+    global BIN
+    BIN = release_dir() / "supervisor"
     for method in ("fork", "spawn"):
         lat = recovery(method, args.kills, args.procs)
         lat.sort()

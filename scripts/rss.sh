@@ -7,10 +7,13 @@
 #   scripts/rss.sh [NUMBERS] [PROCS]     # default 1000000000 numbers, 2 procs
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 numbers=${1:-1000000000}
 procs=${2:-2}
-cargo build --release --quiet
-bin=target/release/supervisor
+cargo build --release --quiet --bins
+bin=$(release_dir)/supervisor
+# One window takes seconds here; give up on one that takes ten minutes.
+limit=600
 
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
@@ -23,7 +26,14 @@ for max in 1000000000 10000000000 100000000000 1000000000000 10000000000000; do
     sup=$!
     sup_peak=0
     worker_peak=0
+    deadline=$((SECONDS + limit))
     while kill -0 "$sup" 2>/dev/null; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            echo "rss.sh: the window ending at $max took more than ${limit}s; stopping it" >&2
+            kill -INT "$sup"
+            wait "$sup" || true
+            exit 1
+        fi
         s=$(hwm "$sup"); [ "${s:-0}" -gt "$sup_peak" ] && sup_peak=$s
         for w in $(pgrep -P "$sup" || true); do
             k=$(hwm "$w"); [ "${k:-0}" -gt "$worker_peak" ] && worker_peak=$k

@@ -55,6 +55,9 @@ pub enum Command {
     /// Run the same job and the same faults on worker threads and on worker
     /// processes, side by side, and print what each fault did to each
     Isolation(IsolationArgs),
+    /// Draw a run from its --events file as an SVG picture: a lane per
+    /// worker slot, chunks as bars, stalls, kills and deaths marked
+    Timeline(TimelineArgs),
     /// Serve the worker protocol on stdin/stdout (the spawn start method
     /// re-executes this program in this role).
     #[command(hide = true)]
@@ -92,6 +95,17 @@ pub struct IsolationArgs {
     /// Print one JSON object instead of the table
     #[arg(long)]
     pub json: bool,
+}
+
+/// `supervisor timeline`'s arguments.
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// The run's --events file (JSON lines)
+    #[arg(value_name = "EVENTS")]
+    pub events: PathBuf,
+    /// Where to write the SVG [default: EVENTS with the extension .svg; - for stdout]
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// How worker processes are started.
@@ -140,7 +154,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub worker_mem: Option<u64>,
 
-    /// Numbers per chunk [default: sized so a chunk takes tens of milliseconds]
+    /// Numbers per chunk [default: about 4 chunks per worker, 2^14 to 2^22]
     #[arg(long, value_name = "K", value_parser = parse_positive, allow_hyphen_values = true)]
     pub chunk: Option<u64>,
 
@@ -376,6 +390,11 @@ impl Config {
                 Injection::CrashAt(n) => crash_at = Some(n),
             }
         }
+        if args.start_method == StartMethod::Spawn && args.mode == Mode::Threads {
+            return Err("--start-method spawn starts worker processes; threads are \
+                 started inside this one, so it needs --mode processes"
+                .to_string());
+        }
         if args.worker_mem.is_some() && args.mode == Mode::Threads {
             return Err("--worker-mem limits each worker process's address space; \
                  threads share one, so it needs --mode processes"
@@ -460,24 +479,85 @@ pub fn default_chunk(numbers: u64, procs: usize) -> u64 {
     numbers.div_ceil(4 * procs as u64).clamp(1 << 14, 1 << 22)
 }
 
-/// A positive integer, digits only (underscores allowed as separators).
-pub fn parse_positive(s: &str) -> Result<u64, String> {
-    let digits: String = s.chars().filter(|&c| c != '_').collect();
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "'{s}' is not a positive integer (digits only, e.g. 30000000)"
-        ));
+/// How a count may be written, for error messages.
+const COUNT_FORMS: &str = "e.g. 30000000, 30_000_000, 3e7 or 10^13";
+
+/// A count as a user may write it: digits (`30000000`, with `_` between
+/// them as in Rust: `30_000_000`), scientific notation with an exact value
+/// (`3e7`, `2.5e6`), or a power (`10^13`). Anything that is not a whole
+/// number (`1.5e0`) is refused.
+pub fn parse_number(s: &str) -> Result<u64, String> {
+    let not_a_count = || format!("'{s}' is not a whole number ({COUNT_FORMS})");
+    let too_large = || format!("'{s}' is too large");
+    let t = s.trim();
+    let digits = |part: &str| -> Option<String> {
+        let cleaned: String = part.chars().filter(|&c| c != '_').collect();
+        let ok = !cleaned.is_empty()
+            && cleaned.bytes().all(|b| b.is_ascii_digit())
+            && !part.starts_with('_')
+            && !part.ends_with('_');
+        ok.then_some(cleaned)
+    };
+    // u128 holds any u64 times any power of ten we accept before checking.
+    let to_u64 = |n: u128| u64::try_from(n).map_err(|_| too_large());
+    if let Some((base, power)) = t.split_once('^') {
+        let (Some(base), Some(power)) = (digits(base), digits(power)) else {
+            return Err(not_a_count());
+        };
+        let base: u64 = base.parse().map_err(|_| too_large())?;
+        let power: u32 = power.parse().map_err(|_| too_large())?;
+        return base.checked_pow(power).ok_or_else(too_large);
     }
-    match digits.parse::<u64>() {
-        Ok(0) => Err("must be at least 1".to_string()),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("'{s}' is too large")),
+    let (mantissa, exponent) = match t.split_once(['e', 'E']) {
+        Some((m, e)) => {
+            let e = e.strip_prefix('+').unwrap_or(e);
+            let e = digits(e).ok_or_else(not_a_count)?;
+            (m, e.parse::<u32>().map_err(|_| too_large())?)
+        }
+        None => (t, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let whole = digits(whole).ok_or_else(not_a_count)?;
+    let fraction = if fraction.is_empty() {
+        String::new()
+    } else {
+        digits(fraction).ok_or_else(not_a_count)?
+    };
+    // The value is (whole.fraction) × 10^exponent: a whole number only if
+    // the fraction's digits past the exponent are zeros.
+    let shift = fraction.len() as u32;
+    let scaled: u128 = format!("{whole}{fraction}")
+        .parse()
+        .map_err(|_| too_large())?;
+    if exponent >= shift {
+        let ten = 10u128.checked_pow(exponent - shift).ok_or_else(too_large)?;
+        to_u64(scaled.checked_mul(ten).ok_or_else(too_large)?)
+    } else {
+        let ten = 10u128.checked_pow(shift - exponent).ok_or_else(too_large)?;
+        if scaled % ten != 0 {
+            return Err(format!("'{s}' is not a whole number"));
+        }
+        to_u64(scaled / ten)
     }
 }
 
-/// A count that may be zero (digits only).
+/// A positive count ([`parse_number`]), at least 1.
+pub fn parse_positive(s: &str) -> Result<u64, String> {
+    if s.trim_start().starts_with('-') {
+        return Err(format!("'{s}' is not a positive integer ({COUNT_FORMS})"));
+    }
+    match parse_number(s)? {
+        0 => Err("must be at least 1".to_string()),
+        n => Ok(n),
+    }
+}
+
+/// A count that may be zero ([`parse_number`]).
 fn parse_count(s: &str) -> Result<u64, String> {
-    if s == "0" { Ok(0) } else { parse_positive(s) }
+    if s.trim_start().starts_with('-') {
+        return Err(format!("'{s}' is not a count ({COUNT_FORMS})"));
+    }
+    parse_number(s)
 }
 
 /// `--procs`: 1 to [`MAX_PROCS`].
@@ -590,11 +670,16 @@ mod tests {
     fn bad_arguments_are_one_clear_line() {
         for (args, needle) in [
             (&["--procs", "0", "--max", "5"][..], "at least 1"),
-            (&["--procs", "abc", "--max", "5"], "not a positive integer"),
+            (&["--procs", "abc", "--max", "5"], "not a whole number"),
             (&["--procs", "100000", "--max", "5"], "at most 1024"),
             (&["--max", "0"], "at least 1"),
             (&["--max", "-5"], "not a positive integer"),
-            (&["--max", "1e9"], "not a positive integer"),
+            (&["--max", "1.5e0"], "not a whole number"),
+            (&["--max", "3e"], "not a whole number"),
+            (&["--max", "abc"], "not a whole number"),
+            (&["--max", "10^30"], "too large"),
+            (&["--max", "1e30"], "too large"),
+            (&["--procs", "1e9", "--max", "5"], "at most 1024"),
             (&["--min", "10", "--max", "5"], "greater than"),
             (
                 &["--max", "10000000000001"],
@@ -608,6 +693,14 @@ mod tests {
             (&["--max", "5", "--stall-timeout", "soon"], "not a duration"),
             (&["--max", "5", "--stall-timeout", "0s"], "more than zero"),
             (&["--max", "5", "--max-attempts", "0"], "at least 1"),
+            (
+                &["--max", "5", "--mode", "threads", "--start-method", "spawn"],
+                "needs --mode processes",
+            ),
+            (
+                &["--max", "5", "--mode", "threads", "--worker-mem", "64MiB"],
+                "needs --mode processes",
+            ),
             (&["--max", "5", "--inject", "nonsense"], "nonsense"),
             (&["--max", "5", "--inject", "hang"], "KIND:SLOT"),
             (&["--max", "5", "--inject", "boom:0"], "unknown fault"),
@@ -708,6 +801,52 @@ mod tests {
             assert!(!err.contains('\n'), "{args:?}: {err}");
             assert!(err.contains(needle), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn counts_are_written_as_people_write_them() {
+        for (text, n) in [
+            ("30000000", 30_000_000),
+            ("30_000_000", 30_000_000),
+            ("3e7", 30_000_000),
+            ("3E7", 30_000_000),
+            ("3e+7", 30_000_000),
+            ("2.5e6", 2_500_000),
+            ("10^13", 10_000_000_000_000),
+            ("2^10", 1024),
+            ("1e0", 1),
+            ("1.0", 1),
+            ("18446744073709551615", u64::MAX),
+        ] {
+            assert_eq!(parse_number(text), Ok(n), "{text}");
+        }
+        for (text, needle) in [
+            ("1.5e0", "not a whole number"),
+            ("1.5", "not a whole number"),
+            ("", "not a whole number"),
+            ("_1", "not a whole number"),
+            ("1_", "not a whole number"),
+            ("e7", "not a whole number"),
+            ("1e", "not a whole number"),
+            ("^2", "not a whole number"),
+            ("0x10", "not a whole number"),
+            ("1e-3", "not a whole number"),
+            ("18446744073709551616", "too large"),
+            ("2^64", "too large"),
+            ("1e20", "too large"),
+        ] {
+            let err = parse_number(text).unwrap_err();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+        for flag in ["--max", "--min", "--chunk", "--quarantine-min"] {
+            let mut args = vec!["--max", "3e7", flag, "1e3"];
+            if flag == "--max" {
+                args = vec!["--max", "10^13"];
+            }
+            assert!(config(&args).is_ok(), "{args:?}");
+        }
+        let c = config(&["--max", "3e7", "--procs", "2^3", "--max-restarts", "0"]).unwrap();
+        assert_eq!((c.max, c.procs, c.max_restarts), (30_000_000, 8, 0));
     }
 
     #[test]

@@ -89,6 +89,13 @@ pub enum Event {
     },
     /// A small chunk that still killed workers was given up on.
     Quarantined { chunk: ChunkRef },
+    /// The run resumes a journal: how many of its numbers were already
+    /// checked, and how many remain.
+    Resumed {
+        path: String,
+        finished: u64,
+        remaining: u64,
+    },
     /// The journal was written at a stop.
     Checkpoint { path: String, finished: u64 },
     /// Writing the journal failed; the run goes on (the previous journal,
@@ -119,18 +126,49 @@ pub enum Event {
     /// scheduled): silence clocks start again, so the time it was not
     /// watching never counts as a worker's silence.
     Continued { paused_s: Option<f64>, why: String },
+    /// A chunk was handed to the worker in a slot. Written to the
+    /// `--events` file only (one a chunk is too many for a person), for
+    /// `supervisor timeline`'s chunk bars.
+    Assigned { slot: usize, chunk: ChunkRef },
+    /// A chunk's result was accepted from the worker in a slot (file only,
+    /// like `assigned`).
+    Finished { slot: usize, chunk: ChunkRef },
+}
+
+/// How a worker's end reads in a line, from its `status`: a process
+/// "exited with code N" or "died of signal N (NAME)"; a thread "panicked",
+/// "returned N", or "was abandoned" (it cannot be killed).
+fn ending(status: &str) -> String {
+    if let Some(code) = status.strip_prefix("exit code ") {
+        format!("exited with code {code}")
+    } else if status.starts_with("signal ") {
+        format!("died of {status}")
+    } else if status == crate::launch::ABANDONED {
+        "was abandoned (a thread cannot be killed: it keeps its core and memory \
+         until the process exits)"
+            .to_string()
+    } else {
+        status.to_string()
+    }
 }
 
 impl Event {
-    /// The human line (without timestamp).
+    /// The human line (without timestamp), naming a worker's process id
+    /// `pid`.
     pub fn describe(&self) -> String {
+        self.describe_as("pid")
+    }
+
+    /// The human line, naming a worker's id `ident` (`pid` for processes,
+    /// `tid` for threads, as the summary does).
+    pub fn describe_as(&self, ident: &str) -> String {
         let chunk = |c: &Option<ChunkRef>| match c {
             Some(c) => format!(" on chunk {} [{}, {}]", c.id, c.lo, c.hi),
             None => String::new(),
         };
         match self {
             Event::Started { slot, pid, host } if host == LOCALHOST => {
-                format!("worker {slot} (pid {pid}) started")
+                format!("worker {slot} ({ident} {pid}) started")
             }
             Event::Started { slot, pid, host } => {
                 format!("worker {slot} (launcher pid {pid}) starting on {host}")
@@ -147,14 +185,14 @@ impl Event {
                 chunk: c,
                 why,
             } => format!(
-                "worker {slot} (pid {pid}) stalled {silent_s:.1}s{}: {why}",
+                "worker {slot} ({ident} {pid}) stalled {silent_s:.1}s{}: {why}",
                 chunk(c)
             ),
             Event::WorkerStderr { slot, host, line } => {
                 format!("worker {slot} on {host} says: {line}")
             }
             Event::Killed { slot, pid, why } => {
-                format!("worker {slot} (pid {pid}) killed: {why}")
+                format!("worker {slot} ({ident} {pid}) killed: {why}")
             }
             Event::Died {
                 slot,
@@ -164,25 +202,32 @@ impl Event {
                 cause,
                 chunk: c,
             } => format!(
-                "worker {slot} (pid {pid}{}) died ({status}): {cause}{}",
+                "worker {slot} ({ident} {pid}{}) {}{}{}",
                 if host == LOCALHOST {
                     String::new()
                 } else {
                     format!(" on {host}")
                 },
-                chunk(c)
+                ending(status),
+                chunk(c),
+                // How it was found; "exited" repeats the ending.
+                if cause == "exited" {
+                    String::new()
+                } else {
+                    format!(" ({cause})")
+                }
             ),
             Event::Replaced {
                 slot,
                 old_pid,
                 new_pid,
-            } => format!("worker {slot} replaced: pid {old_pid} -> pid {new_pid}"),
+            } => format!("worker {slot} replaced: {ident} {old_pid} -> {ident} {new_pid}"),
             Event::Recovered {
                 slot,
                 pid,
                 after_ms,
             } => format!(
-                "worker {slot} (pid {pid}) working again {after_ms:.1} ms after the failure"
+                "worker {slot} ({ident} {pid}) working again {after_ms:.1} ms after the failure"
             ),
             Event::Requeued { chunk: c, failures } => format!(
                 "chunk {} [{}, {}] requeued (failures: {failures})",
@@ -225,7 +270,41 @@ impl Event {
             Event::Checkpoint { path, finished } => {
                 format!("checkpoint written to {path}: {finished} numbers finished")
             }
+            Event::Resumed {
+                path,
+                finished,
+                remaining,
+            } => {
+                let total = finished + remaining;
+                format!(
+                    "resuming {path}: {finished} of the {total} numbers already checked \
+                     ({:.1}%), {remaining} to go",
+                    if total == 0 {
+                        100.0
+                    } else {
+                        *finished as f64 * 100.0 / total as f64
+                    }
+                )
+            }
+            Event::Assigned { slot, chunk: c } => {
+                format!(
+                    "chunk {} [{}, {}] assigned to worker {slot}",
+                    c.id, c.lo, c.hi
+                )
+            }
+            Event::Finished { slot, chunk: c } => {
+                format!(
+                    "chunk {} [{}, {}] finished by worker {slot}",
+                    c.id, c.lo, c.hi
+                )
+            }
         }
+    }
+
+    /// Whether the event gets a line on stderr: not the per-chunk ones,
+    /// which only the `--events` file records.
+    pub fn for_people(&self) -> bool {
+        !matches!(self, Event::Assigned { .. } | Event::Finished { .. })
     }
 }
 
@@ -244,6 +323,8 @@ pub struct EventLog {
     file: Option<BufWriter<File>>,
     /// Lines of the live view now on the terminal, under the events.
     view_lines: usize,
+    /// What a worker's id is called in lines: `pid`, or `tid` for threads.
+    ident: &'static str,
 }
 
 impl EventLog {
@@ -254,7 +335,14 @@ impl EventLog {
             stderr: !quiet,
             file: file.map(BufWriter::new),
             view_lines: 0,
+            ident: "pid",
         }
+    }
+
+    /// Names workers' ids `tid` in lines, for worker threads.
+    pub fn for_threads(mut self, threads: bool) -> EventLog {
+        self.ident = if threads { "tid" } else { "pid" };
+        self
     }
 
     /// An event log that records nothing.
@@ -283,7 +371,7 @@ impl EventLog {
     /// Records one event.
     pub fn emit(&mut self, event: Event) {
         let time = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
-        if self.stderr {
+        if self.stderr && event.for_people() {
             // The line goes where the live view was; the view is redrawn
             // under it on the next tick. Best effort: a closed stderr must
             // not stop the run.
@@ -291,7 +379,7 @@ impl EventLog {
             let _ = writeln!(
                 io::stderr(),
                 "{erase}{time} supervisor: {}",
-                event.describe()
+                event.describe_as(self.ident)
             );
         }
         if let Some(file) = &mut self.file {
@@ -304,6 +392,78 @@ impl EventLog {
                 let _ = writeln!(file, "{json}");
                 let _ = file.flush();
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn died(status: &str, cause: &str) -> Event {
+        Event::Died {
+            slot: 2,
+            pid: 77,
+            host: LOCALHOST.to_string(),
+            status: status.to_string(),
+            cause: cause.to_string(),
+            chunk: Some(ChunkRef {
+                id: 5,
+                lo: 1,
+                hi: 9,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_worker_s_end_is_said_one_way() {
+        assert_eq!(
+            died("signal 9 (SIGKILL)", "closed its pipe").describe(),
+            "worker 2 (pid 77) died of signal 9 (SIGKILL) on chunk 5 [1, 9] (closed its pipe)"
+        );
+        // Its exit seen first is not said twice, nor against a signal.
+        let line = died("signal 9 (SIGKILL)", "exited").describe();
+        assert!(!line.contains("exited"), "{line}");
+        assert_eq!(
+            died("exit code 7", "exited").describe(),
+            "worker 2 (pid 77) exited with code 7 on chunk 5 [1, 9]"
+        );
+        let line = died(crate::launch::ABANDONED, "stalled 2.0s").describe_as("tid");
+        assert!(
+            line.starts_with("worker 2 (tid 77) was abandoned"),
+            "{line}"
+        );
+        assert!(!line.contains("died"), "{line}");
+    }
+
+    #[test]
+    fn threads_are_named_by_tid_in_every_line() {
+        let events = [
+            Event::Started {
+                slot: 0,
+                pid: 5,
+                host: LOCALHOST.to_string(),
+            },
+            Event::Killed {
+                slot: 0,
+                pid: 5,
+                why: "x".into(),
+            },
+            Event::Replaced {
+                slot: 0,
+                old_pid: 5,
+                new_pid: 6,
+            },
+            Event::Recovered {
+                slot: 0,
+                pid: 6,
+                after_ms: 1.0,
+            },
+            died("returned 0", "closed its pipe"),
+        ];
+        for event in events {
+            let line = event.describe_as("tid");
+            assert!(line.contains("tid ") && !line.contains("pid"), "{line}");
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::cli::IsolationArgs;
 use crate::fault::Fault;
+use crate::sigma::MAX_SUPPORTED;
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -44,9 +45,15 @@ pub struct Row {
     pub signal: Option<String>,
     pub lost_numbers: u64,
     pub elapsed_s: f64,
-    /// From the fault to a replacement worker's first progress, when the
-    /// run recovered from it.
+    /// When the run recovered from the fault: from the fault (the start of
+    /// the silence for a stall, the death's detection otherwise) to the
+    /// moment its chunk was back in the queue and a new worker held its
+    /// slot, whichever worker then finished the chunk.
     pub recovery_ms: Option<f64>,
+    /// Stuck threads left running (a thread cannot be killed).
+    pub abandoned: u64,
+    /// Workers the supervisor killed (stuck ones).
+    pub killed: u64,
     pub note: String,
     /// Whether the cell behaved as the model predicts.
     pub as_predicted: bool,
@@ -61,8 +68,16 @@ struct Report<'a> {
 }
 
 /// Runs every experiment, prints the table (or JSON); 0 when every cell
-/// behaved as predicted, 1 otherwise.
+/// behaved as predicted, 1 otherwise, 2 for a bad argument.
 pub fn run(args: &IsolationArgs) -> i32 {
+    if args.max > MAX_SUPPORTED {
+        eprintln!(
+            "supervisor isolation: error: --max {} is past the supported bound \
+             {MAX_SUPPORTED} (10^13); try 'supervisor isolation --help'",
+            args.max
+        );
+        return crate::cli::exit::USAGE;
+    }
     let reference = experiment(args, "processes", None);
     let Some(reference_json) = reference.json.clone() else {
         eprintln!("supervisor isolation: the clean reference run failed");
@@ -106,24 +121,57 @@ struct Experiment {
     status: Status,
     json: Option<Value>,
     elapsed_s: f64,
-    /// From the fault to a replacement's first progress: the silence before
-    /// a stall was declared, plus detection to progress (from the events).
+    /// What its `--events` file says.
+    events: Seen,
+}
+
+/// What an experiment's event lines say about its fault.
+#[derive(Clone, Debug, Default)]
+struct Seen {
+    /// Workers started before anything failed (all of them, unless the run
+    /// failed for another reason than its fault).
+    started_first: usize,
+    /// The fault's effect was seen: a stall or a death.
+    fired: bool,
+    /// See [`Row::recovery_ms`].
     recovery_ms: Option<f64>,
 }
 
-/// The recovery time in an experiment's event lines, if one recovered.
-fn recovery_ms(events: &str) -> Option<f64> {
+/// Reads an experiment's event lines.
+fn seen(events: &str) -> Seen {
     let events: Vec<Value> = events
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    let after = events.iter().find(|e| e["event"] == "recovered")?["after_ms"].as_f64()?;
-    let silent = events
+    let at = |name: &str| events.iter().position(|e| e["event"] == name);
+    let t = |i: usize| events[i]["t"].as_f64().unwrap_or(0.0);
+    let failure = [at("stalled"), at("died")].into_iter().flatten().min();
+    let started_first = events[..failure.unwrap_or(events.len())]
         .iter()
-        .find(|e| e["event"] == "stalled")
-        .and_then(|e| e["silent_s"].as_f64())
-        .unwrap_or(0.0);
-    Some(silent * 1e3 + after)
+        .filter(|e| e["event"] == "started")
+        .count();
+    let Some(failure) = failure else {
+        return Seen {
+            started_first,
+            ..Seen::default()
+        };
+    };
+    let onset = t(failure) - events[failure]["silent_s"].as_f64().unwrap_or(0.0);
+    let after = |name: &str| {
+        events[failure..]
+            .iter()
+            .find(|e| e["event"] == name)
+            .and_then(|e| e["t"].as_f64())
+    };
+    let recovery_ms = match (after("requeued"), after("replaced")) {
+        (Some(requeued), Some(replaced)) => Some((requeued.max(replaced) - onset) * 1e3),
+        _ => None,
+    };
+    Seen {
+        started_first,
+        fired: true,
+        recovery_ms,
+    }
 }
 
 /// Runs one experiment as a child process of the demo.
@@ -145,7 +193,10 @@ fn experiment(args: &IsolationArgs, mode: &str, fault: Option<Fault>) -> Experim
         .args(["--max", &args.max.to_string()])
         .args(["--stall-timeout", stall_timeout, "--max-restarts", "1000"])
         .stdin(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(Stdio::null())
+        // A panic's backtrace, symbolized on a loaded machine, can outlast
+        // the stall timeout and turn the panic cell into a stall cell.
+        .env("RUST_BACKTRACE", "0");
     if let Some(f) = fault {
         cmd.args(["--inject", &format!("{f}:0")]);
     }
@@ -165,15 +216,16 @@ fn experiment(args: &IsolationArgs, mode: &str, fault: Option<Fault>) -> Experim
     let start = Instant::now();
     let output = cmd.output();
     let elapsed_s = start.elapsed().as_secs_f64();
-    let recovery_ms = events
+    let events = events
         .and_then(|e| std::fs::read_to_string(e.path()).ok())
-        .and_then(|text| recovery_ms(&text));
+        .map(|text| seen(&text))
+        .unwrap_or_default();
     match output {
         Ok(out) => Experiment {
             status: (out.status.code(), out.status.signal()),
             json: serde_json::from_slice::<Value>(&out.stdout).ok(),
             elapsed_s,
-            recovery_ms,
+            events,
         },
         Err(e) => {
             eprintln!("supervisor isolation: cannot run an experiment: {e}");
@@ -181,16 +233,19 @@ fn experiment(args: &IsolationArgs, mode: &str, fault: Option<Fault>) -> Experim
                 status: (None, None),
                 json: None,
                 elapsed_s,
-                recovery_ms: None,
+                events,
             }
         }
     }
 }
 
-/// Turns an experiment's ending into a row, and checks it against the model:
-/// processes survive every fault exactly; threads survive a hang (abandoning
-/// the thread) and a panic (caught), lose the whole run on abort, segv, exit
-/// and leak, and finish wrong after a scribble.
+/// Turns an experiment's ending into a row, and checks it against the model,
+/// for the reason the cell demonstrates: processes survive every fault
+/// exactly (a hung one killed and replaced, a dying one replaced, a
+/// scribble without effect); threads survive a hang (abandoning the
+/// thread) and a panic (caught), lose the whole run on abort (SIGABRT),
+/// segv (SIGSEGV), exit (status 7) and leak (SIGABRT, once every worker
+/// had started), and finish wrong after a scribble.
 fn judge(
     args: &IsolationArgs,
     mode: &'static str,
@@ -213,6 +268,8 @@ fn judge(
     });
     let abandoned = json.and_then(|j| j["abandoned"].as_u64()).unwrap_or(0);
     let restarts = json.and_then(|j| j["restarts"].as_u64()).unwrap_or(0);
+    let stalls = json.and_then(|j| j["stalls"].as_u64()).unwrap_or(0);
+    let killed = if mode == "processes" { stalls } else { 0 };
     let note = match (&signal_name, exit) {
         (Some(sig), _) => format!("the whole process was killed by {sig}: every result lost"),
         (None, Some(1)) if json.is_some() => {
@@ -223,11 +280,15 @@ fn judge(
             "{abandoned} stuck thread abandoned (it cannot be killed; it spun until exit); \
              its chunk redone by another thread"
         ),
+        (None, Some(0)) if killed > 0 => format!(
+            "the stuck worker was killed (SIGKILL) and replaced; {restarts} restart(s), \
+             chunk redone"
+        ),
         (None, Some(0)) if restarts > 0 && mode == "threads" => {
             "panic caught at the thread boundary; chunk redone".to_string()
         }
         (None, Some(0)) if restarts > 0 => {
-            format!("only that worker died; {restarts} restart(s), chunk redone")
+            format!("only that worker died and was replaced; {restarts} restart(s), chunk redone")
         }
         (None, Some(0)) if fault == Some(Fault::Scribble) => {
             "the stray write hit only that worker's own copy of the tally: no effect".to_string()
@@ -239,11 +300,26 @@ fn judge(
         (None, Some(code)) => format!("exit {code}"),
         (None, None) => "could not be run".to_string(),
     };
-    let survives = mode == "processes" || matches!(fault, None | Some(Fault::Hang | Fault::Panic));
+    let started_all = run.events.started_first >= args.procs;
+    let fired = run.events.fired;
     let as_predicted = match (mode, fault) {
+        (_, None) => completed && correct,
         ("threads", Some(Fault::Scribble)) => !correct && exit == Some(1),
-        _ if survives => completed && correct,
-        _ => !completed && json.is_none(),
+        ("processes", Some(Fault::Scribble)) => completed && correct && restarts == 0,
+        ("threads", Some(Fault::Hang)) => completed && correct && abandoned >= 1,
+        ("threads", Some(Fault::Panic)) => completed && correct && fired && abandoned == 0,
+        ("processes", Some(Fault::Hang)) => completed && correct && killed >= 1,
+        ("processes", Some(_)) => completed && correct && fired && restarts >= 1 && killed == 0,
+        (_, Some(f)) => {
+            let expected = match f {
+                Fault::Exit => (Some(7), None),
+                Fault::Segv => (None, Some("SIGSEGV")),
+                _ => (None, Some("SIGABRT")),
+            };
+            json.is_none()
+                && started_all
+                && (exit, signal_name.as_deref()) == (expected.0, expected.1)
+        }
     };
     Row {
         fault: fault.map_or("none", Fault::name),
@@ -254,7 +330,13 @@ fn judge(
         signal: signal_name,
         lost_numbers: args.max - checked.min(args.max),
         elapsed_s: run.elapsed_s,
-        recovery_ms: run.recovery_ms,
+        recovery_ms: if completed {
+            run.events.recovery_ms
+        } else {
+            None
+        },
+        abandoned,
+        killed,
         note,
         as_predicted,
     }
@@ -265,7 +347,7 @@ fn table(args: &IsolationArgs, rows: &[Row]) -> String {
     let cell = |r: &Row| {
         let verdict = if r.completed && r.correct {
             "completed, exact".to_string()
-        } else if r.completed || r.exit == Some(1) {
+        } else if r.completed || (r.exit == Some(1) && r.lost_numbers == 0) {
             "finished WRONG (exit 1)".to_string()
         } else if let Some(sig) = &r.signal {
             format!("DIED ({sig}), {} numbers lost", r.lost_numbers)
@@ -273,12 +355,23 @@ fn table(args: &IsolationArgs, rows: &[Row]) -> String {
             let code = r.exit.map_or("?".to_string(), |c| c.to_string());
             format!("DIED (exit {code}), {} numbers lost", r.lost_numbers)
         };
-        match r.recovery_ms {
-            Some(ms) if r.completed => {
-                format!("{verdict}, recovered in {ms:.0} ms, {:.2} s", r.elapsed_s)
-            }
-            _ => format!("{verdict}, {:.2} s", r.elapsed_s),
+        let mut cell = verdict;
+        if r.abandoned > 0 {
+            let _ = write!(
+                cell,
+                ", {} thread{} abandoned",
+                r.abandoned,
+                if r.abandoned == 1 { "" } else { "s" }
+            );
         }
+        if r.killed > 0 {
+            cell.push_str(", killed and replaced");
+        }
+        if let Some(ms) = r.recovery_ms {
+            let _ = write!(cell, ", recovered in {ms:.1} ms");
+        }
+        let _ = write!(cell, ", {:.2} s", r.elapsed_s);
+        cell
     };
     let mut out = String::new();
     let _ = writeln!(
@@ -297,6 +390,12 @@ fn table(args: &IsolationArgs, rows: &[Row]) -> String {
             cell(&pair[1])
         );
     }
+    let _ = writeln!(
+        out,
+        "\n\"recovered in\": from the fault (the start of a stuck worker's silence, or a \
+         death's detection) until its chunk was back in the queue and a new worker held its \
+         slot."
+    );
     let _ = writeln!(out, "\nWhat happened:");
     for r in rows {
         let mark = if r.as_predicted { " " } else { "!" };

@@ -257,17 +257,17 @@ impl Handle {
         }
     }
 
-    /// How it ended, for people.
+    /// How it ended, for people: `exit code N` or `signal N (NAME)` for a
+    /// process; for a thread, `panicked (...)`, `returned N`, or
+    /// [`ABANDONED`] when it could not be stopped.
     pub fn describe(&self, code: Option<i32>) -> String {
         match (self, code) {
             (Handle::Process(_), Some(code)) => describe_exitcode(code),
             (Handle::Thread(_), Some(PANICKED)) => {
-                "panicked; caught at the thread boundary".to_string()
+                "panicked (caught at the thread boundary)".to_string()
             }
-            (Handle::Thread(_), Some(code)) => format!("thread returned {code}"),
-            (_, None) => "still running: a thread cannot be killed, so it was abandoned \
-                          and keeps its core and memory until the process exits"
-                .to_string(),
+            (Handle::Thread(_), Some(code)) => format!("returned {code}"),
+            (_, None) => ABANDONED.to_string(),
         }
     }
 }
@@ -281,6 +281,9 @@ impl ThreadWorker {
         self.code
     }
 }
+
+/// How a thread that could not be stopped "ended": it was left running.
+pub const ABANDONED: &str = "abandoned";
 
 /// What a launcher's exit status says when its worker never said Hello.
 pub fn launch_failure(code: i32) -> Option<&'static str> {

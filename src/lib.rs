@@ -7,7 +7,8 @@
 //! [`launch`], on [`mp`], on the [`hosts`] it names) → the [`worker`] loop running the [`sigma`] kernel
 //! (and [`fault`]s, when injected) → frames ([`protocol`]) → the event loop →
 //! [`report`], [`events`] and the live view ([`progress`]).
-//! [`isolation`] runs the threads-versus-processes experiments.
+//! [`isolation`] runs the threads-versus-processes experiments; [`timeline`]
+//! draws a run from its events.
 
 pub mod checkpoint;
 pub mod cli;
@@ -29,4 +30,5 @@ pub mod slot;
 pub mod supervisor;
 #[cfg(test)]
 mod test_rng;
+pub mod timeline;
 pub mod worker;

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use supervisor::checkpoint::{self, Journal};
 use supervisor::cli::{Cli, Command, Config, Mode, exit, one_line};
-use supervisor::events::EventLog;
+use supervisor::events::{Event, EventLog};
 use supervisor::inherited;
 use supervisor::report::Summary;
 use supervisor::supervisor::{Ending, Supervisor};
@@ -22,11 +22,17 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
-        Err(e) => return usage_error(&one_line(&e)),
+        // Every clap error ends with where to look; a bare `supervisor`
+        // (no --max) is the first one a newcomer meets.
+        Err(e) => return usage_error(&format!("{}; try 'supervisor --help'", one_line(&e))),
     };
     match cli.command {
         Some(Command::Worker(args)) => {
             return ExitCode::from(supervisor::worker::run_role(&args) as u8);
+        }
+        Some(Command::Timeline(args)) => {
+            let code = supervisor::timeline::run(&args.events, args.output.as_deref());
+            return ExitCode::from(code as u8);
         }
         Some(Command::Isolation(args)) => {
             return ExitCode::from(supervisor::isolation::run(&args) as u8);
@@ -59,7 +65,15 @@ fn main() -> ExitCode {
             Err(e) => return usage_error(&format!("--events {}: {e}", path.display())),
         },
     };
-    let mut log = EventLog::new(cfg.quiet, events);
+    let mut log = EventLog::new(cfg.quiet, events).for_threads(cfg.mode == Mode::Threads);
+    if let (Some(journal), Some(path)) = (&journal, &cfg.checkpoint) {
+        let finished = journal.finished();
+        log.emit(Event::Resumed {
+            path: path.display().to_string(),
+            finished,
+            remaining: cfg.numbers().saturating_sub(finished),
+        });
+    }
     let outcome = match Supervisor::new(&cfg, &mut log, journal) {
         Ok(supervisor) => supervisor.run(),
         Err(fatal) => {
@@ -84,6 +98,14 @@ fn main() -> ExitCode {
         say(
             "supervisor: error: the Σσ self-check failed: the counts are wrong \
              (a chunk lost or counted twice, or the tally corrupted)",
+        );
+    }
+    // Stopped by a signal, with nothing kept: say how to keep it next time.
+    let by_signal = [exit::SIGINT, exit::SIGTERM].contains(&summary.exit_code);
+    if by_signal && cfg.checkpoint.is_none() {
+        eprintln!(
+            "supervisor: hint: nothing of this run was kept; with --checkpoint FILE the next \
+             one can be stopped and continued with --resume"
         );
     }
     ExitCode::from(summary.exit_code as u8)

@@ -1,6 +1,7 @@
 //! The live view: an overall bar (percent, numbers/s, ETA, perfect numbers
-//! so far) and one line per worker slot (pid, state, chunk, its progress,
-//! restarts, host), redrawn in place on stderr a few times a second. It is drawn
+//! so far) and one line per worker slot (pid, state, chunks and numbers done
+//! and its rate, the current chunk and, when chunks are long enough, its
+//! progress; restarts, host), redrawn in place on stderr a few times a second. It is drawn
 //! from the supervisor's own event loop (no ticker thread: the process must
 //! stay single-threaded to fork safely); this module only renders text.
 
@@ -56,6 +57,23 @@ pub struct SlotLine {
     pub host: Option<String>,
 }
 
+/// What a slot has done so far, for its line: something that moves even
+/// when every chunk takes less than a redraw.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SlotTally {
+    /// Chunks finished in the slot, by all its processes.
+    pub chunks: u64,
+    /// Numbers those chunks held.
+    pub numbers: u64,
+    /// The slot's numbers per second while it worked (0 when not known).
+    pub rate: f64,
+}
+
+/// A chunk's own progress is shown only when a chunk lasts at least this
+/// long at its slot's rate: a shorter one is over before the next redraw,
+/// and its percentage would only ever show its first report.
+pub const CHUNK_PROGRESS_MIN: Duration = Duration::from_secs(2);
+
 /// The whole view's content.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
@@ -67,8 +85,17 @@ pub struct Snapshot {
     pub slots: Vec<SlotLine>,
 }
 
-/// Renders the view as lines of text (no escape codes).
+/// Renders the view as lines of text (no escape codes), without per-slot
+/// tallies.
 pub fn render(s: &Snapshot, width: usize) -> Vec<String> {
+    render_tallied(s, &[], width)
+}
+
+/// Renders the view with what each slot has done (`tallies[slot]`, where
+/// known): its chunks, its numbers and its rate; the current chunk's
+/// progress only when its chunks are long enough to show it (see
+/// [`CHUNK_PROGRESS_MIN`]; always when no rate is known).
+pub fn render_tallied(s: &Snapshot, tallies: &[SlotTally], width: usize) -> Vec<String> {
     let frac = if s.total == 0 {
         1.0
     } else {
@@ -107,13 +134,30 @@ pub fn render(s: &Snapshot, width: usize) -> Vec<String> {
             l.pid,
             l.state.name()
         );
-        if let Some((lo, hi, done)) = l.chunk {
-            let len = hi - lo + 1;
+        let tally = tallies.get(l.slot).copied();
+        if let Some(t) = tally {
             let _ = write!(
                 line,
-                " [{lo}, {hi}] {:3.0}%",
-                done.min(len) as f64 * 100.0 / len as f64
+                " {:>5} chunks {:>8} {:>7}",
+                t.chunks,
+                short(t.numbers as f64),
+                if t.rate > 0.0 {
+                    format!("{}/s", short(t.rate))
+                } else {
+                    "-".to_string()
+                }
             );
+        }
+        if let Some((lo, hi, done)) = l.chunk {
+            let len = hi - lo + 1;
+            let _ = write!(line, "  [{lo}, {hi}]");
+            let long_enough = match tally {
+                Some(t) if t.rate > 0.0 => len as f64 / t.rate >= CHUNK_PROGRESS_MIN.as_secs_f64(),
+                _ => true,
+            };
+            if long_enough {
+                let _ = write!(line, " {:3.0}%", done.min(len) as f64 * 100.0 / len as f64);
+            }
         }
         if l.restarts > 0 {
             let _ = write!(line, "  restarts {}", l.restarts);
@@ -136,6 +180,17 @@ pub fn erase(lines: usize) -> String {
         String::new()
     } else {
         format!("\x1b[{lines}F\x1b[J")
+    }
+}
+
+/// A count in a few characters: `950`, `12.3k`, `4.5M`, `1.2G`, `3.0T`.
+fn short(n: f64) -> String {
+    match n {
+        n if n < 1e3 => format!("{n:.0}"),
+        n if n < 1e6 => format!("{:.1}k", n / 1e3),
+        n if n < 1e9 => format!("{:.1}M", n / 1e6),
+        n if n < 1e12 => format!("{:.1}G", n / 1e9),
+        n => format!("{:.1}T", n / 1e12),
     }
 }
 
@@ -206,5 +261,29 @@ mod tests {
         );
         assert!(lines.iter().all(|l| !l.contains('\x1b')));
         assert_eq!(erase(3), "\x1b[3F\x1b[J");
+
+        // With tallies: chunks, numbers and rate move; a chunk far shorter
+        // than CHUNK_PROGRESS_MIN at that rate shows no percentage.
+        let fast = SlotTally {
+            chunks: 12,
+            numbers: 4_500_000,
+            rate: 1.5e8,
+        };
+        let lines = render_tallied(&s, &[fast, SlotTally::default()], 100);
+        assert!(
+            lines[1].contains("12 chunks")
+                && lines[1].contains("4.5M")
+                && lines[1].contains("150.0M/s"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[1].contains("[1, 100]") && !lines[1].contains('%'),
+            "{}",
+            lines[1]
+        );
+        let slow = SlotTally { rate: 10.0, ..fast };
+        let lines = render_tallied(&s, &[slow], 100);
+        assert!(lines[1].contains("[1, 100]  50%"), "{}", lines[1]);
     }
 }

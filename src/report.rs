@@ -189,14 +189,26 @@ impl Summary {
         let mut out = String::new();
         let w = &mut out;
         let on_hosts = self.hosts.len() > 1 || self.hosts.iter().any(|h| h.host != LOCALHOST);
+        // What was checked: the whole range, or (a partial summary) how
+        // much of it.
+        let total = self.max - self.min + 1;
+        let range = if self.checked >= total {
+            format!("checked [{}, {}]", self.min, self.max)
+        } else {
+            format!(
+                "checked {} of the {total} numbers in [{}, {}]",
+                self.checked, self.min, self.max
+            )
+        };
+        // Threads have no start method.
+        let workers = if self.mode == "threads" {
+            format!("{} worker threads", self.procs)
+        } else {
+            format!("{} worker processes ({})", self.procs, self.start_method)
+        };
         let _ = writeln!(
             w,
-            "checked [{}, {}] on {} worker {} ({}){}, chunks of {}",
-            self.min,
-            self.max,
-            self.procs,
-            self.mode,
-            self.start_method,
+            "{range} on {workers}{}, chunks of {}",
             if on_hosts {
                 format!(" on {} hosts", self.hosts.len())
             } else {

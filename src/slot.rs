@@ -57,6 +57,8 @@ pub struct Slot {
     pub failed_at: Option<Instant>,
     /// Starts that failed in a row (fork or spawn errors), for the backoff.
     pub failed_starts: u32,
+    /// Time its workers spent on chunks they finished, for its rate.
+    pub busy: Duration,
 }
 
 /// What a slot holds.
@@ -96,6 +98,8 @@ pub struct Worker {
     pub next_look: Option<Instant>,
     /// Numbers of its chunk done, from its last Progress.
     pub progress: u64,
+    /// When it was given its chunk.
+    pub busy_since: Instant,
     /// Whether it runs on a remote host.
     pub remote: bool,
     /// A remote worker's stderr (its launcher's), read line by line.
@@ -125,6 +129,7 @@ impl Slot {
             faults: faults.into(),
             failed_at: None,
             failed_starts: 0,
+            busy: Duration::ZERO,
         }
     }
 
@@ -226,6 +231,7 @@ impl Worker {
             probe: None,
             next_look: None,
             progress: 0,
+            busy_since: Instant::now(),
             remote,
             stderr,
             outbox: Vec::new(),
@@ -258,6 +264,7 @@ impl Worker {
         debug_assert!(matches!(self.phase, Phase::Idle));
         self.phase = Phase::Busy(chunk);
         self.progress = 0;
+        self.busy_since = now;
         self.hear(now);
         self.send(&ToWorker::Assign {
             chunk: chunk.id,

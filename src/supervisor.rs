@@ -34,7 +34,7 @@ use crate::health::{RestartPolicy, StallRule, StallTimeout, Verdict};
 use crate::hosts::Host;
 use crate::launch::{Launcher, Remote, Start, StderrLines, launch_failure};
 use crate::mp::{Pipes, poll_timeout};
-use crate::progress::{self, SlotLine, Snapshot};
+use crate::progress::{self, SlotLine, SlotTally, Snapshot};
 use crate::protocol::{FromWorker, Setup, check_hello};
 use crate::schedule::{Completion, Fate, RetryPolicy, Schedule};
 use crate::sigma::ChunkResult;
@@ -450,7 +450,20 @@ impl<'a> Supervisor<'a> {
             perfect: result.perfect,
             slots,
         };
-        let lines = progress::render(&snapshot, progress::width());
+        let tallies: Vec<SlotTally> = self
+            .slots
+            .iter()
+            .map(|s| SlotTally {
+                chunks: s.stats.chunks,
+                numbers: s.stats.numbers,
+                rate: if s.busy.is_zero() {
+                    0.0
+                } else {
+                    s.stats.numbers as f64 / s.busy.as_secs_f64()
+                },
+            })
+            .collect();
+        let lines = progress::render_tallied(&snapshot, &tallies, progress::width());
         self.log.show_view(&lines);
     }
 
@@ -608,8 +621,12 @@ impl<'a> Supervisor<'a> {
                 return;
             };
             let w = self.slots[slot].worker_mut().expect("idle is live");
-            if let Err(e) = w.assign(chunk, now) {
-                self.end(slot, Cause::WriteFailed(e));
+            match w.assign(chunk, now) {
+                Ok(()) => self.log.emit(Event::Assigned {
+                    slot,
+                    chunk: chunk.into(),
+                }),
+                Err(e) => self.end(slot, Cause::WriteFailed(e)),
             }
         }
     }
@@ -975,8 +992,14 @@ impl<'a> Supervisor<'a> {
             FromWorker::Done { chunk, result } => {
                 match self.schedule.complete(slot, chunk, &result) {
                     Completion::Accepted { chunk } => {
+                        let took = now.saturating_duration_since(w.busy_since);
                         w.finish();
                         w.hear(now);
+                        s.busy += took;
+                        self.log.emit(Event::Finished {
+                            slot,
+                            chunk: chunk.into(),
+                        });
                         s.stats.chunks += 1;
                         s.stats.numbers += chunk.len();
                         let host = &mut self.hosts[s.host];

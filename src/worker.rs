@@ -16,7 +16,7 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, poll};
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, FromRawFd};
 use std::time::{Duration, Instant};
@@ -44,13 +44,28 @@ pub mod exit {
     pub const PROTOCOL: i32 = 2;
     /// No frame from the supervisor within the watchdog period.
     pub const WATCHDOG: i32 = 3;
+    /// Started by hand on a terminal: a usage error.
+    pub const BY_HAND: i32 = 2;
 }
+
+/// What the worker program says when someone starts it on a terminal.
+pub const BY_HAND: &str = "this is supervisor's worker program: supervisor starts it \
+     itself, here or on another host (--hosts), and talks to it in binary frames \
+     over its stdin and stdout; it is not run by hand";
 
 /// The worker role of an executed program (`supervisor worker`,
 /// `supervisor-worker`): die with the parent, make sure the parent is the
 /// one that started us (or, started by ssh, that it is still there), then
 /// serve.
 pub fn run_role(args: &crate::cli::WorkerArgs) -> i32 {
+    // A person at a terminal would see binary frames and get nonsense back
+    // for what they type; a launcher's pipes are never terminals.
+    if io::stdin().is_terminal() || io::stdout().is_terminal() {
+        let name = std::env::args().next().unwrap_or_default();
+        let name = name.rsplit('/').next().unwrap_or("supervisor-worker");
+        eprintln!("{name}: {BY_HAND}");
+        return exit::BY_HAND;
+    }
     // SAFETY: PR_SET_PDEATHSIG takes a signal number and no pointers.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     let parent = nix::unistd::getppid().as_raw();

@@ -73,16 +73,8 @@ fn every_fault_kind(method: &str) {
     }
 }
 
-#[test]
-fn every_fault_kind_fork() {
-    let _serial = serial();
-    every_fault_kind("fork");
-}
-
-#[test]
-fn every_fault_kind_spawn() {
-    let _serial = serial();
-    every_fault_kind("spawn");
+per_start_method! {
+    every_fault_kind => every_fault_kind;
 }
 
 /// From outside: SIGSTOP one worker and SIGKILL another mid-run. The result
@@ -144,16 +136,8 @@ fn stopped_and_killed_from_outside(method: &str) {
     }
 }
 
-#[test]
-fn stopped_and_killed_from_outside_fork() {
-    let _serial = serial();
-    stopped_and_killed_from_outside("fork");
-}
-
-#[test]
-fn stopped_and_killed_from_outside_spawn() {
-    let _serial = serial();
-    stopped_and_killed_from_outside("spawn");
+per_start_method! {
+    stopped_and_killed_from_outside => stopped_and_killed_from_outside;
 }
 
 /// A random worker SIGKILLed every 50 ms for the whole run: still exact.
@@ -199,16 +183,8 @@ fn chaos(method: &str) {
     eprintln!("chaos ({method}): {kills} kills sent, {restarts} restarts, max {max}");
 }
 
-#[test]
-fn chaos_fork() {
-    let _serial = serial();
-    chaos("fork");
-}
-
-#[test]
-fn chaos_spawn() {
-    let _serial = serial();
-    chaos("spawn");
+per_start_method! {
+    chaos => chaos;
 }
 
 /// `crash-at:8128`: the chunk holding it is split until a small piece is
@@ -341,6 +317,11 @@ fn stopped_by(sig: i32, code: i32, method: &str, stop_one: bool) {
     };
     assert_eq!(json["interrupted"], name, "{json}");
     assert!(json["checked"].is_u64(), "{json}");
+    // Nothing was kept: one line says how to keep it next time (--quiet
+    // silences events, not this).
+    let hints: Vec<&str> = done.stderr.lines().filter(|l| l.contains("hint")).collect();
+    assert_eq!(hints.len(), 1, "{done:?}");
+    assert!(hints[0].contains("--checkpoint FILE"), "{done:?}");
     let started = started_pids(&done.events);
     assert!(started.len() >= 2);
     for p in started {

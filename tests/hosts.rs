@@ -7,13 +7,14 @@
 //! compared with a clean run's numbers, and no remote worker may outlive
 //! its run.
 //!
-//! Tests that need sshd (or network namespaces) print `SKIPPED ...` and
-//! pass only where it cannot be started; CI sets `SUPERVISOR_REQUIRE_SSHD`
-//! and `SUPERVISOR_REQUIRE_NETNS`, which turn that into a failure.
+//! Tests that need sshd (or network namespaces) are `#[ignore]`d, with the
+//! reason, where `build.rs` did not find them (the `has_sshd` and
+//! `has_netns` cfgs); `.ci/run` installs OpenSSH and runs every test
+//! (`--include-ignored`), so there a missing requirement is a failure.
 
 mod common;
 
-use common::sshd::{Sshd, netns_or_skip, processes_running, sshd_in_or_skip, sshd_or_skip};
+use common::sshd::{Sshd, netns_for, processes_running, sshd_for, sshd_in_for};
 use common::*;
 use serde_json::Value;
 use std::path::Path;
@@ -150,11 +151,13 @@ fn event_on(e: &Value, name: &str, host: &str) -> bool {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_sshd),
+    ignore = "needs an OpenSSH server at /usr/sbin/sshd (.ci/run installs one)"
+)]
 fn remote_workers_give_exact_results() {
     let _serial = serial();
-    let Some(sshd) = sshd_or_skip("remote_workers_give_exact_results") else {
-        return;
-    };
+    let sshd = sshd_for("remote_workers_give_exact_results");
     let launcher = sshd.launcher();
     let max = 50_000_000;
     let m = max.to_string();
@@ -239,12 +242,13 @@ fn long_remote_run(sshd: &Sshd, max: u64, extra: &[&str]) -> (Run, String) {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_sshd),
+    ignore = "needs an OpenSSH server at /usr/sbin/sshd (.ci/run installs one)"
+)]
 fn a_remote_worker_sigkilled_or_sigstopped_is_redone_exactly() {
     let _serial = serial();
-    let Some(sshd) = sshd_or_skip("a_remote_worker_sigkilled_or_sigstopped_is_redone_exactly")
-    else {
-        return;
-    };
+    let sshd = sshd_for("a_remote_worker_sigkilled_or_sigstopped_is_redone_exactly");
     let max = long_max(3.0);
     let expected = ladder_counts(max);
     for sig in [libc::SIGKILL, libc::SIGSTOP] {
@@ -273,13 +277,13 @@ fn a_remote_worker_sigkilled_or_sigstopped_is_redone_exactly() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_sshd),
+    ignore = "needs an OpenSSH server at /usr/sbin/sshd (.ci/run installs one)"
+)]
 fn an_interrupted_or_killed_supervisor_leaves_nothing_on_its_hosts() {
     let _serial = serial();
-    let Some(sshd) =
-        sshd_or_skip("an_interrupted_or_killed_supervisor_leaves_nothing_on_its_hosts")
-    else {
-        return;
-    };
+    let sshd = sshd_for("an_interrupted_or_killed_supervisor_leaves_nothing_on_its_hosts");
     let max = long_max(3.0);
     for sig in [libc::SIGINT, libc::SIGKILL] {
         let (run, host) = long_remote_run(&sshd, max, &[]);
@@ -318,11 +322,13 @@ fn an_interrupted_or_killed_supervisor_leaves_nothing_on_its_hosts() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_sshd),
+    ignore = "needs an OpenSSH server at /usr/sbin/sshd (.ci/run installs one)"
+)]
 fn a_hung_remote_worker_dies_with_its_connection() {
     let _serial = serial();
-    let Some(sshd) = sshd_or_skip("a_hung_remote_worker_dies_with_its_connection") else {
-        return;
-    };
+    let sshd = sshd_for("a_hung_remote_worker_dies_with_its_connection");
     let max = long_max(3.0);
     // Slot 0's first worker spins forever in its first chunk: it never
     // looks at its input again, so neither an end of file nor its watchdog
@@ -346,11 +352,13 @@ fn a_hung_remote_worker_dies_with_its_connection() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_sshd),
+    ignore = "needs an OpenSSH server at /usr/sbin/sshd (.ci/run installs one)"
+)]
 fn a_killed_sshd_session_gives_its_chunk_back() {
     let _serial = serial();
-    let Some(sshd) = sshd_or_skip("a_killed_sshd_session_gives_its_chunk_back") else {
-        return;
-    };
+    let sshd = sshd_for("a_killed_sshd_session_gives_its_chunk_back");
     let max = long_max(3.0);
     let (run, host) = long_remote_run(&sshd, max, &[]);
     first_remote_pid(&run, &host, None);
@@ -411,11 +419,13 @@ fn an_unreachable_host_is_marked_down_and_the_run_goes_on() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_sshd),
+    ignore = "needs an OpenSSH server at /usr/sbin/sshd (.ci/run installs one)"
+)]
 fn a_missing_remote_worker_program_is_named_in_the_reason() {
     let _serial = serial();
-    let Some(sshd) = sshd_or_skip("a_missing_remote_worker_program_is_named_in_the_reason") else {
-        return;
-    };
+    let sshd = sshd_for("a_missing_remote_worker_program_is_named_in_the_reason");
     let launcher = sshd.launcher();
     // The only host: it goes down whatever the timing, and the run with it.
     let hosts = format!("{}:1", sshd.host());
@@ -650,11 +660,13 @@ fn foreign_worker(dir: &Path) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_sshd),
+    ignore = "needs an OpenSSH server at /usr/sbin/sshd (.ci/run installs one)"
+)]
 fn a_worker_of_another_version_is_refused_naming_the_host() {
     let _serial = serial();
-    let Some(sshd) = sshd_or_skip("a_worker_of_another_version_is_refused_naming_the_host") else {
-        return;
-    };
+    let sshd = sshd_for("a_worker_of_another_version_is_refused_naming_the_host");
     let dir = tempfile::tempdir().unwrap();
     let foreign = foreign_worker(dir.path());
     let launcher = sshd.launcher();
@@ -737,15 +749,15 @@ fn host_names_and_paths_cannot_inject_anything() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_sshd, has_netns)),
+    ignore = "needs an OpenSSH server at /usr/sbin/sshd and network namespaces (root)"
+)]
 fn a_host_cut_off_mid_run_is_given_up_and_its_worker_ends() {
     let _serial = serial();
     let test = "a_host_cut_off_mid_run_is_given_up_and_its_worker_ends";
-    let Some(netns) = netns_or_skip(test) else {
-        return;
-    };
-    let Some(sshd) = sshd_in_or_skip(test, &netns) else {
-        return;
-    };
+    let netns = netns_for(test);
+    let sshd = sshd_in_for(test, &netns);
     let far = netns.address();
     // The other host waits until the far one is cut off, holding a chunk.
     let dir = tempfile::tempdir().unwrap();

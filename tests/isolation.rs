@@ -176,6 +176,23 @@ fn the_isolation_demo_behaves_as_predicted() {
     assert_eq!(cell("exit")["exit"], 7);
     assert_eq!(cell("scribble")["exit"], 1);
     assert_eq!(cell("hang")["completed"], true);
+    assert_eq!(cell("hang")["abandoned"], 1, "the thread is abandoned");
+    assert_eq!(cell("hang")["killed"], 0);
+    let process = |fault: &str| {
+        rows.iter()
+            .find(|r| r["fault"] == fault && r["mode"] == "processes")
+            .unwrap()
+            .clone()
+    };
+    assert!(process("hang")["killed"].as_u64() >= Some(1), "killed");
+    assert_eq!(process("hang")["abandoned"], 0);
+    // Every cell that recovers says how fast, whichever worker then
+    // finished the requeued chunk.
+    for row in rows {
+        let recovers = row["completed"] == true
+            && !["none", "scribble"].contains(&row["fault"].as_str().unwrap());
+        assert_eq!(row["recovery_ms"].is_f64(), recovers, "{row}");
+    }
     let text = run(&["isolation", "--max", "2000000"]);
     assert_eq!(text.code, Some(0), "{text:?}");
     assert!(
@@ -183,6 +200,15 @@ fn the_isolation_demo_behaves_as_predicted() {
         "{}",
         text.stdout
     );
+}
+
+#[test]
+fn isolation_refuses_a_bad_max_as_a_usage_error() {
+    for max in ["10000000000001", "0", "1.5e0"] {
+        let done = run(&["isolation", "--max", max]);
+        assert_eq!(done.code, Some(2), "{max}: {done:?}");
+        assert_eq!(done.stderr.lines().count(), 1, "{max}: {done:?}");
+    }
 }
 
 #[test]

@@ -63,6 +63,7 @@ fn interrupted_then_resumed_equals_an_uninterrupted_run() {
         let done = r.wait();
         assert_eq!(done.code, Some(128 + sig), "{done:?}");
         assert!(finished_in(&journal) > 0);
+        assert!(!done.stderr.contains("hint"), "it has a journal: {done:?}");
     }
     let done = run(&journal_args(
         path,
@@ -74,13 +75,14 @@ fn interrupted_then_resumed_equals_an_uninterrupted_run() {
     assert_eq!(Counts::of(&json), want, "{json}");
     assert_eq!(json["sigma_sum_verified"], true);
     assert!(json["resumed"].as_u64().unwrap() > 0, "{json}");
-    // Resuming a finished journal redoes nothing.
-    let again = run(&journal_args(
-        path,
-        "100ms",
-        &["--quiet", "--json", "--resume"],
-    ))
-    .json();
+    // Resuming a finished journal redoes nothing, and says so at start.
+    let again = run(&journal_args(path, "100ms", &["--json", "--resume"]));
+    assert!(
+        again.stderr.lines().next().is_some_and(|first| first
+            .contains("600000000 of the 600000000 numbers already checked (100.0%), 0 to go")),
+        "{again:?}"
+    );
+    let again = again.json();
     assert_eq!(Counts::of(&again), want);
     assert_eq!(again["resumed"].as_u64(), Some(600_000_000));
 }

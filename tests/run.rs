@@ -81,16 +81,8 @@ fn identical_results(method: &str) {
     }
 }
 
-#[test]
-fn identical_results_for_every_procs_and_chunk_fork() {
-    let _serial = serial();
-    identical_results("fork");
-}
-
-#[test]
-fn identical_results_for_every_procs_and_chunk_spawn() {
-    let _serial = serial();
-    identical_results("spawn");
+per_start_method! {
+    identical_results_for_every_procs_and_chunk => identical_results;
 }
 
 #[test]
@@ -287,28 +279,24 @@ fn one_thread_and_clean_workers(method: &str, extra_fd: bool) {
     assert_eq!(done.code, Some(130), "{done:?}");
 }
 
-#[test]
-fn one_thread_and_workers_hold_only_stdio_fork() {
-    let _serial = serial();
-    one_thread_and_clean_workers("fork", false);
+per_start_method! {
+    one_thread_and_workers_hold_only_stdio => |method| one_thread_and_clean_workers(method, false);
+}
+
+per_start_method! {
+    workers_do_not_inherit_the_supervisors_inherited_descriptors => |method| one_thread_and_clean_workers(method, true);
 }
 
 #[test]
-fn one_thread_and_workers_hold_only_stdio_spawn() {
+fn a_bare_supervisor_says_what_is_missing_and_where_to_look() {
     let _serial = serial();
-    one_thread_and_clean_workers("spawn", false);
-}
-
-#[test]
-fn workers_do_not_inherit_the_supervisors_inherited_descriptors_fork() {
-    let _serial = serial();
-    one_thread_and_clean_workers("fork", true);
-}
-
-#[test]
-fn workers_do_not_inherit_the_supervisors_inherited_descriptors_spawn() {
-    let _serial = serial();
-    one_thread_and_clean_workers("spawn", true);
+    let done = run(&[]);
+    assert_eq!(done.code, Some(2), "{done:?}");
+    assert!(done.stderr.contains("--max"), "{done:?}");
+    assert!(
+        done.stderr.trim_end().ends_with("try 'supervisor --help'"),
+        "{done:?}"
+    );
 }
 
 #[test]
@@ -320,7 +308,8 @@ fn bad_input_is_one_line_and_exit_2() {
         &["--procs", "100000", "--max", "5"],
         &["--max", "0"],
         &["--max", "-5"],
-        &["--max", "1e9"],
+        &["--max", "1.5e0"],
+        &["--max", "10^14"],
         &["--min", "10", "--max", "5"],
         &["--max", "10000000000001"],
         &["--max", "5", "--start-method", "vfork"],
@@ -394,16 +383,8 @@ fn killed_supervisor_leaves_no_worker(method: &str) {
     });
 }
 
-#[test]
-fn killed_supervisor_leaves_no_worker_fork() {
-    let _serial = serial();
-    killed_supervisor_leaves_no_worker("fork");
-}
-
-#[test]
-fn killed_supervisor_leaves_no_worker_spawn() {
-    let _serial = serial();
-    killed_supervisor_leaves_no_worker("spawn");
+per_start_method! {
+    killed_supervisor_leaves_no_worker => killed_supervisor_leaves_no_worker;
 }
 
 /// During a run full of worker deaths (injected faults, and workers killed
@@ -485,16 +466,8 @@ fn no_lasting_zombie(method: &str) {
     eprintln!("{method}: {kills} kills, {zombies_seen} zombies seen, longest {longest:?}");
 }
 
-#[test]
-fn no_lasting_zombie_fork() {
-    let _serial = serial();
-    no_lasting_zombie("fork");
-}
-
-#[test]
-fn no_lasting_zombie_spawn() {
-    let _serial = serial();
-    no_lasting_zombie("spawn");
+per_start_method! {
+    no_lasting_zombie => no_lasting_zombie;
 }
 
 #[test]
@@ -580,4 +553,45 @@ fn the_worker_program_says_hello_first_and_takes_its_settings_in_a_frame() {
         worker.wait().unwrap().code(),
         Some(supervisor::worker::exit::PROTOCOL)
     );
+}
+
+/// The worker program started by hand on a terminal (stdin or stdout a
+/// real pseudo-terminal) says in one line what it is, writes no frame, and
+/// exits 2; with pipes it says Hello (the test above).
+#[test]
+fn the_worker_program_on_a_terminal_says_what_it_is_and_exits_2() {
+    use std::os::fd::OwnedFd;
+    use std::process::{Command, Stdio};
+    for program in [
+        env!("CARGO_BIN_EXE_supervisor-worker"),
+        env!("CARGO_BIN_EXE_supervisor"),
+    ] {
+        for terminal_on in ["stdin", "stdout"] {
+            let pty = nix::pty::openpty(None, None).expect("a pseudo-terminal");
+            let tty = |fd: &OwnedFd| Stdio::from(fd.try_clone().unwrap());
+            let mut command = Command::new(program);
+            if program.ends_with("/supervisor") {
+                command.arg("worker");
+            }
+            let (stdin, stdout) = match terminal_on {
+                "stdin" => (tty(&pty.slave), Stdio::piped()),
+                _ => (Stdio::null(), tty(&pty.slave)),
+            };
+            let done = command
+                .stdin(stdin)
+                .stdout(stdout)
+                .stderr(Stdio::piped())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&done.stderr);
+            assert_eq!(
+                done.status.code(),
+                Some(2),
+                "{program} {terminal_on}: {stderr}"
+            );
+            assert_eq!(stderr.lines().count(), 1, "{program}: {stderr}");
+            assert!(stderr.contains("not run by hand"), "{stderr}");
+            assert!(done.stdout.is_empty(), "no frame on a pipe stdout");
+        }
+    }
 }

@@ -8,8 +8,7 @@
 mod common;
 
 use common::sshd::{
-    Netns, Sshd, netns_or_skip, processes_running, run_bounded, ssh_command, sshd_in_or_skip,
-    sshd_or_skip,
+    Netns, Sshd, netns_for, processes_running, run_bounded, ssh_command, sshd_for, sshd_in_for,
 };
 use common::{Ident, PATIENCE, dead, ident, serial, signal, stat, state_of, wait_until};
 use std::io::{BufRead, BufReader};
@@ -102,12 +101,14 @@ fn unique_copy(dir: &Path, program: &str) -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_sshd),
+    ignore = "needs an OpenSSH server at /usr/sbin/sshd (.ci/run installs one)"
+)]
 fn sshd_runs_a_command_through_the_launcher() {
     let _serial = serial();
     let began = Instant::now();
-    let Some(sshd) = sshd_or_skip("sshd_runs_a_command_through_the_launcher") else {
-        return;
-    };
+    let sshd = sshd_for("sshd_runs_a_command_through_the_launcher");
     let startup = began.elapsed();
     let template = sshd.launcher();
     assert!(
@@ -286,12 +287,14 @@ fn fate_after_client_sigkill(sshd: &Sshd, program: &Path, args: &str, stop: bool
 }
 
 #[test]
+#[cfg_attr(
+    not(has_sshd),
+    ignore = "needs an OpenSSH server at /usr/sbin/sshd (.ci/run installs one)"
+)]
 fn what_sshd_does_to_a_remote_command_when_the_client_is_sigkilled() {
     let _serial = serial();
     let test = "what_sshd_does_to_a_remote_command_when_the_client_is_sigkilled";
-    let Some(sshd) = sshd_or_skip(test) else {
-        return;
-    };
+    let sshd = sshd_for(test);
     let programs = tempfile::tempdir().expect("a temporary directory");
     // Unique copies: `processes_running` must find these and nothing else.
     let sleep = unique_copy(programs.path(), "sleep");
@@ -374,12 +377,14 @@ fn processes_running_finds_a_program_by_its_path() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_sshd),
+    ignore = "needs an OpenSSH server at /usr/sbin/sshd (.ci/run installs one)"
+)]
 fn sshd_drop_kills_running_sessions_and_their_commands() {
     let _serial = serial();
     let test = "sshd_drop_kills_running_sessions_and_their_commands";
-    let Some(sshd) = sshd_or_skip(test) else {
-        return;
-    };
+    let sshd = sshd_for(test);
     let programs = tempfile::tempdir().expect("a temporary directory");
     let sleep = unique_copy(programs.path(), "sleep");
     let mut clients: Vec<Reaped> = (0..3)
@@ -422,16 +427,16 @@ fn sshd_drop_kills_running_sessions_and_their_commands() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_sshd, has_netns)),
+    ignore = "needs an OpenSSH server at /usr/sbin/sshd and network namespaces (root)"
+)]
 fn netns_cut_stalls_an_ssh_session_silently_and_restore_resumes_it() {
     let _serial = serial();
     let test = "netns_cut_stalls_an_ssh_session_silently_and_restore_resumes_it";
-    let Some(ns) = netns_or_skip(test) else {
-        return;
-    };
+    let ns = netns_for(test);
     let began = Instant::now();
-    let Some(sshd) = sshd_in_or_skip(test, &ns) else {
-        return;
-    };
+    let sshd = sshd_in_for(test, &ns);
     println!(
         "TIMING: Sshd::start_in took {:?} (namespace {} at {})",
         began.elapsed(),
@@ -586,12 +591,11 @@ fn netns_cut_stalls_an_ssh_session_silently_and_restore_resumes_it() {
 }
 
 #[test]
+#[cfg_attr(not(has_netns), ignore = "needs network namespaces (root, and `ip`)")]
 fn netns_names_and_addresses_are_distinct_and_dropped() {
     let _serial = serial();
     let test = "netns_names_and_addresses_are_distinct_and_dropped";
-    let Some(a) = netns_or_skip(test) else {
-        return;
-    };
+    let a = netns_for(test);
     let b = Netns::create().expect("a second namespace");
     assert_ne!(a.name(), b.name());
     assert_ne!(a.address(), b.address());

@@ -3,14 +3,16 @@
 # `supervisor`, on the same machine in one run, at --max 1000000.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/lib.sh
 max=${1:-1000000}
 procs=${2:-8}
-cargo build --release --quiet
+cargo build --release --quiet --bins
+bin=$(release_dir)/supervisor
 if command -v hyperfine >/dev/null 2>&1; then
     hyperfine --warmup 0 --runs 3 --style basic \
         -n "python multiprocessing, trial division" "python3 scripts/peers/seed_mp.py --max $max --procs $procs" \
-        -n "supervisor" "target/release/supervisor --max $max --procs $procs --quiet"
+        -n "supervisor" "$bin --max $max --procs $procs --quiet"
 else
     time python3 scripts/peers/seed_mp.py --max "$max" --procs "$procs"
-    time target/release/supervisor --max "$max" --procs "$procs" --quiet
+    time "$bin" --max "$max" --procs "$procs" --quiet
 fi

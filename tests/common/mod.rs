@@ -26,6 +26,32 @@ pub const EXTRA_FD: i32 = 100;
 /// Long enough that only a bug reaches it.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
+/// One test per start method for each behaviour: `per_start_method! {
+/// name => body; }` defines `mod name` with the tests `fork` and `spawn`,
+/// each holding [`serial`] and calling `body(method)` (a function or a
+/// closure of the file, taking the start method's name).
+#[macro_export]
+macro_rules! per_start_method {
+    ($($name:ident => $body:expr;)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn fork() {
+                let _serial = serial();
+                ($body)("fork");
+            }
+
+            #[test]
+            fn spawn() {
+                let _serial = serial();
+                ($body)("spawn");
+            }
+        }
+    )*};
+}
+
 /// The tests of one file run one at a time: they start many processes, and
 /// the calibrated run lengths assume the machine is not shared with a
 /// sibling test of the same file.

@@ -11,16 +11,18 @@
 //! - [`Netns`]: a network namespace joined to the root namespace by a veth
 //!   pair, whose link can be cut so that packets silently vanish (a host
 //!   that stops answering, not one that refuses).
-//! - [`sshd_or_skip`], [`sshd_in_or_skip`], [`netns_or_skip`]: what a test
-//!   does when the sandbox cannot provide these (it says so loudly, or
-//!   panics if `SUPERVISOR_REQUIRE_SSHD=1` / `SUPERVISOR_REQUIRE_NETNS=1`).
+//! - [`sshd_for`], [`sshd_in_for`], [`netns_for`]: start these for a test,
+//!   or fail it saying why. Tests that need them are `#[ignore]`d with the
+//!   reason where `build.rs` found them missing (the `has_sshd` and
+//!   `has_netns` cfgs), so a test that cannot run is never reported as
+//!   passed.
 //! - [`processes_running`]: the live processes of one executable anywhere
 //!   on the machine, to check that no remote worker outlives a test.
 //!
 //! No mocks: real sshd, real ssh, real veth. Every wait is bounded.
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -410,53 +412,32 @@ pub fn ssh_command(template: &str, host: &str, worker: &str) -> Command {
     command
 }
 
-/// Starts an [`Sshd`] on 127.0.0.1 for `test`, or says loudly why not:
-/// panics if `SUPERVISOR_REQUIRE_SSHD=1`, otherwise prints
-/// `SKIPPED {test}: ...` to stderr and returns `None`.
-pub fn sshd_or_skip(test: &str) -> Option<Sshd> {
-    or_skip(
-        test,
-        "sshd cannot be started",
-        "SUPERVISOR_REQUIRE_SSHD",
-        Sshd::start(),
-    )
+/// Starts an [`Sshd`] on 127.0.0.1 for `test`, or fails the test saying
+/// why. A test that needs it is `#[ignore]`d where the build found no sshd
+/// (the `has_sshd` cfg, set by `build.rs`), so reaching this without one
+/// means the requirement was asked for (`--include-ignored`) or is broken.
+pub fn sshd_for(test: &str) -> Sshd {
+    or_fail(test, "sshd cannot be started", Sshd::start())
 }
 
-/// [`sshd_or_skip`] for an sshd inside `netns`.
-pub fn sshd_in_or_skip(test: &str, netns: &Netns) -> Option<Sshd> {
-    or_skip(
-        test,
-        "sshd cannot be started",
-        "SUPERVISOR_REQUIRE_SSHD",
-        Sshd::start_in(netns),
-    )
+/// [`sshd_for`] for an sshd inside `netns`.
+pub fn sshd_in_for(test: &str, netns: &Netns) -> Sshd {
+    or_fail(test, "sshd cannot be started", Sshd::start_in(netns))
 }
 
-/// Creates a [`Netns`] for `test`, or says loudly why not: panics if
-/// `SUPERVISOR_REQUIRE_NETNS=1`, otherwise prints `SKIPPED {test}: ...` to
-/// stderr and returns `None`.
-pub fn netns_or_skip(test: &str) -> Option<Netns> {
-    or_skip(
+/// Creates a [`Netns`] for `test`, or fails the test saying why (tests that
+/// need one are `#[ignore]`d unless the build found them possible: the
+/// `has_netns` cfg).
+pub fn netns_for(test: &str) -> Netns {
+    or_fail(
         test,
         "a network namespace cannot be created",
-        "SUPERVISOR_REQUIRE_NETNS",
         Netns::create(),
     )
 }
 
-fn or_skip<T>(test: &str, what: &str, require: &str, made: Result<T, String>) -> Option<T> {
-    match made {
-        Ok(t) => Some(t),
-        Err(why) => {
-            if std::env::var(require).as_deref() == Ok("1") {
-                panic!("{test}: {what} ({require}=1): {why}");
-            }
-            // Straight to the descriptor: the test harness captures
-            // `eprintln!` of passing tests, and a skip must be seen.
-            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {what}: {why}");
-            None
-        }
-    }
+fn or_fail<T>(test: &str, what: &str, made: Result<T, String>) -> T {
+    made.unwrap_or_else(|why| panic!("{test}: {what}: {why}"))
 }
 
 /// Distinguishes the namespaces one test process creates.
