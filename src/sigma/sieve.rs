@@ -1,0 +1,502 @@
+//! The segmented (σ, reciprocal) sieve: for every n of a segment, the pair
+//! (σ of the part of n factored so far, 1 / that part) in two f64, struck
+//! by every prime up to √hi, then finished and classified.
+//!
+//! # The arithmetic, and why it is exact
+//!
+//! * A number starts as the product of its two pattern pairs (`pattern`):
+//!   2, 3, 5 and 7 up to 2⁶, 3³, 5², 7¹.
+//! * A strike of the prime p at each of its multiples multiplies the pair by
+//!   (1 + p, 1/p): one 2-wide multiply, no division, no integer state.
+//! * A fix-up at each multiple of p^j (j ≥ 2, past what was applied) turns
+//!   σ(p^(j−1)) into σ(p^j): σ ← round(σ · (1/σ(p^(j−1)))) · σ(p^j), and the
+//!   reciprocal gets one more 1/p.
+//! * The cofactor comes last: c = round(n · reciprocal) is 1 or a single
+//!   prime above √hi, and σ(n) = σ-so-far · (c + 1) when c > 1.
+//!
+//! Every σ-so-far is σ(d) for a divisor d of n, an integer below σ(n) <
+//! 7·10^13 < 2^47 (Robin 1984: σ(n)/n < e^γ ln ln n + 0.6483/ln ln n for
+//! n ≥ 3, 6.25 at 10^13), so a double holds it exactly and every product of
+//! such integers below 2^53 is exact. A fix-up's quotient is an integer q <
+//! 2^47 computed with a relative error below 2^−52 (one rounding of the
+//! reciprocal, one of the product): off by less than 2^−5, so rounding gives
+//! q exactly. The reciprocal of n's factored part has at most 27 odd prime
+//! factors (3^27 > 10^13; powers of two are exact), each adding two
+//! roundings: relative error below 55·2^−53 < 10^−14, so n · reciprocal is
+//! within 0.1 of the cofactor c ≤ 10^13 and rounds to it. Rounding is
+//! (x + 2^52) − 2^52, exact for 0 ≤ x < 2^51 in round-to-nearest.
+//!
+//! # Cache tiers
+//!
+//! Strikes and fix-ups (together: strikers, each with a step q = p or p^j)
+//! are applied in rising order of step, which is the order that keeps every
+//! fix-up after the strikes it corrects:
+//!
+//! 1. steps below [`T1`]: sub-block by sub-block ([`B1`] numbers, in L1),
+//!    right after each sub-block is started from the patterns;
+//! 2. steps below [`T2`]: mid-block by mid-block ([`B2`] numbers, in L2);
+//! 3. steps below the segment length: over the whole segment;
+//! 4. primes from the segment length up (at 10^13, most of the 227 000):
+//!    at most one strike per segment each; their offsets are stepped for the
+//!    whole list at once (a loop the compiler vectorises) and the strikes
+//!    collected, then applied;
+//! 5. fix-ups with a step from the segment length up: rare, taken from a
+//!    heap ordered by the next multiple.
+//!
+//! Then the finishing pass computes every σ(n), compares it with 2n, counts
+//! and sums, in vector lanes (see `simd` for the paths).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use super::pattern::{COVERED, Patterns};
+use super::primes::odd_primes_upto;
+use super::simd::Lanes;
+
+/// A number's state: σ of its factored part, and the reciprocal of that part.
+pub(super) type Pair = [f64; 2];
+
+/// Steps below this are applied per sub-block.
+const T1: u64 = 128;
+/// Numbers per sub-block: 2^11 pairs are 32 KiB, L1-sized.
+pub(super) const B1: usize = 1 << 11;
+/// Steps below this (and from [`T1`]) are applied per mid-block.
+const T2: u64 = 1 << 10;
+/// Numbers per mid-block: 2^14 pairs are 256 KiB.
+const B2: usize = 1 << 14;
+/// Primes from the segment length up are stepped in batches of this many,
+/// whose strikes are collected before they are applied.
+const BATCH: usize = 1 << 12;
+
+/// 2^52: (x + 2^52) − 2^52 is x rounded to the nearest integer for
+/// 0 ≤ x < 2^51.
+pub(super) const ROUND: f64 = 4_503_599_627_370_496.0;
+
+/// `x` rounded to the nearest integer (0 ≤ x < 2^51).
+#[inline(always)]
+fn round(x: f64) -> f64 {
+    (x + ROUND) - ROUND
+}
+
+/// The integer value of `x`, a whole number in [0, 2^51].
+#[inline(always)]
+fn to_u64(x: f64) -> u64 {
+    (x + ROUND).to_bits() - ROUND.to_bits()
+}
+
+/// σ(n) from n's finished pair (every prime ≤ √hi applied): the cofactor
+/// c = n / factored part is 1 or a prime, contributing c + 1.
+#[inline(always)]
+pub(super) fn finish(n: f64, [sig, rec]: Pair) -> f64 {
+    let c = round(n * rec);
+    sig * (c + if c > 1.5 { 1.0 } else { 0.0 })
+}
+
+/// A prime below the segment length, struck at each of its multiples.
+#[derive(Clone, Copy)]
+struct Strike {
+    /// (1 + p, 1/p).
+    mul: Pair,
+    /// p.
+    step: u32,
+    /// The next multiple's offset from the start of the next block.
+    off: u32,
+}
+
+/// A fix-up at the multiples of q = p^j: σ(p^(j−1)) becomes σ(p^j).
+#[derive(Clone, Copy)]
+struct Fixup {
+    /// 1 / σ(p^(j−1)).
+    div: f64,
+    /// σ(p^j).
+    sig: f64,
+    /// 1/p.
+    rec: f64,
+    /// p^j.
+    step: u64,
+    /// The next multiple: its offset from the start of the next block (tiers
+    /// 1 to 3), or the multiple itself (the heap).
+    off: u64,
+}
+
+impl Strike {
+    /// Strikes `cells` (a block) at every multiple of p.
+    #[inline(always)]
+    fn apply(&mut self, cells: &mut [Pair]) {
+        let len = cells.len();
+        let step = self.step as usize;
+        let mut i = self.off as usize;
+        while i < len {
+            let c = &mut cells[i];
+            *c = [c[0] * self.mul[0], c[1] * self.mul[1]];
+            i += step;
+        }
+        self.off = (i - len) as u32;
+    }
+}
+
+impl Fixup {
+    /// Fixes `cell` up from σ(p^(j−1)) to σ(p^j).
+    #[inline(always)]
+    fn fix(&self, cell: &mut Pair) {
+        *cell = [round(cell[0] * self.div) * self.sig, cell[1] * self.rec];
+    }
+
+    /// Fixes `cells` (a block) up at every multiple of p^j.
+    #[inline(always)]
+    fn apply(&mut self, cells: &mut [Pair]) {
+        let len = cells.len() as u64;
+        let mut i = self.off;
+        while i < len {
+            self.fix(&mut cells[i as usize]);
+            i += self.step;
+        }
+        self.off = i - len;
+    }
+}
+
+/// Fix-ups whose step is at least a segment long (each strikes a segment at
+/// most once): a heap of their next multiples.
+#[derive(Default)]
+struct SparseFixups {
+    /// The fix-ups, `off` holding each one's next multiple.
+    table: Vec<Fixup>,
+    /// (next multiple, index in `table`): the index breaks ties in the
+    /// order fix-ups were added, which puts p^j before p^(j+1).
+    heap: BinaryHeap<Reverse<(u64, u32)>>,
+}
+
+impl SparseFixups {
+    fn clear(&mut self) {
+        self.table.clear();
+        self.heap.clear();
+    }
+
+    /// Adds a fix-up whose first multiple in the chunk is `fixup.off`.
+    fn push(&mut self, fixup: Fixup) {
+        self.heap
+            .push(Reverse((fixup.off, self.table.len() as u32)));
+        self.table.push(fixup);
+    }
+
+    /// Applies every fix-up at a multiple below `end` to `cells` (the
+    /// numbers from `lo`), up to the chunk's end `hi`.
+    #[inline(always)]
+    fn apply(&mut self, cells: &mut [Pair], lo: u64, end: u64, hi: u64) {
+        while let Some(&Reverse((at, k))) = self.heap.peek() {
+            if at >= end {
+                break;
+            }
+            self.heap.pop();
+            let f = &mut self.table[k as usize];
+            f.fix(&mut cells[(at - lo) as usize]);
+            if at + f.step <= hi {
+                self.heap.push(Reverse((at + f.step, k)));
+            }
+        }
+    }
+}
+
+/// What a segment's finishing pass counted.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Tally {
+    /// How many n had σ(n) > 2n.
+    pub abundant: u64,
+    /// How many n had σ(n) = 2n.
+    pub perfect: u64,
+    /// Σσ(n) over the segment (below 2^17 · 7·10^13 < 2^64).
+    pub sum: u64,
+}
+
+/// The sieve's state for ranges up to `max`: the primes, the strikers of
+/// the chunk being run, and one segment of pairs.
+pub(super) struct Sieve {
+    /// Numbers per segment.
+    pub(super) segment: usize,
+    patterns: Patterns,
+    /// The odd primes from 11 to below the segment length (and ≤ √max).
+    strikes: Vec<Strike>,
+    /// How many of `strikes` are below [`T1`], below [`T2`], and active
+    /// (p² ≤ hi) for the chunk being run.
+    tier1: usize,
+    tier2: usize,
+    active: usize,
+    /// The primes from the segment length up to √max, their reciprocals and
+    /// (for the chunk being run) their next multiple's offset from the start
+    /// of the next segment; how many are active.
+    huge_p: Vec<u32>,
+    huge_rec: Vec<f64>,
+    huge_off: Vec<u32>,
+    huge_active: usize,
+    /// The strikes one batch of huge primes makes: (offset, index).
+    hits: Vec<(u32, u32)>,
+    /// The chunk's fix-ups for the primes below [`T1`] (2, 3, 5, 7 past the
+    /// patterns, and tier 1), applied sub-block by sub-block after tier 1:
+    /// those with a step below the segment length, then the others.
+    small_fix: Vec<Fixup>,
+    small_sparse: SparseFixups,
+    /// The chunk's fix-ups for the larger primes, applied to the segment
+    /// after their strikes: those with a step below the segment length,
+    /// then the others.
+    large_fix: Vec<Fixup>,
+    large_sparse: SparseFixups,
+    cells: Vec<Pair>,
+}
+
+impl Sieve {
+    /// A sieve for ranges up to `max` with segments of `segment` numbers (a
+    /// multiple of [`B2`]).
+    pub(super) fn new(max: u64, segment: usize) -> Sieve {
+        assert!(segment.is_multiple_of(B2) && segment.is_multiple_of(B1));
+        let primes: Vec<u32> = odd_primes_upto(max.isqrt())
+            .into_iter()
+            .filter(|&p| p > 7)
+            .collect();
+        let split = primes.partition_point(|&p| (p as usize) < segment);
+        let strikes = primes[..split]
+            .iter()
+            .map(|&p| Strike {
+                mul: [1.0 + p as f64, 1.0 / p as f64],
+                step: p,
+                off: 0,
+            })
+            .collect();
+        let huge_p = primes[split..].to_vec();
+        Sieve {
+            segment,
+            patterns: Patterns::new(B1),
+            strikes,
+            tier1: 0,
+            tier2: 0,
+            active: 0,
+            huge_rec: huge_p.iter().map(|&p| 1.0 / p as f64).collect(),
+            huge_off: vec![0; huge_p.len()],
+            huge_p,
+            huge_active: 0,
+            hits: vec![(0, 0); BATCH],
+            small_fix: Vec::new(),
+            small_sparse: SparseFixups::default(),
+            large_fix: Vec::new(),
+            large_sparse: SparseFixups::default(),
+            cells: vec![[0.0; 2]; segment],
+        }
+    }
+
+    /// Prepares the strikers for the chunk `[lo, hi]`: the primes ≤ √hi
+    /// with their first multiples ≥ lo, and every fix-up p^j ≤ hi that has a
+    /// multiple in the chunk; and starts the first segment's pairs.
+    pub(super) fn start(&mut self, lo: u64, hi: u64) {
+        let squared_le = |p: u64| p * p <= hi;
+        self.active = self.strikes.partition_point(|s| squared_le(s.step as u64));
+        self.tier1 = self.strikes[..self.active].partition_point(|s| (s.step as u64) < T1);
+        self.tier2 = self.strikes[..self.active].partition_point(|s| (s.step as u64) < T2);
+        for s in &mut self.strikes[..self.active] {
+            s.off = first_offset(lo, s.step as u64) as u32;
+        }
+        self.huge_active = self.huge_p.partition_point(|&p| squared_le(p as u64));
+        for (off, &p) in self.huge_off[..self.huge_active]
+            .iter_mut()
+            .zip(&self.huge_p)
+        {
+            *off = first_offset(lo, p as u64) as u32;
+        }
+
+        self.small_fix.clear();
+        self.small_sparse.clear();
+        self.large_fix.clear();
+        self.large_sparse.clear();
+        let covered = COVERED.iter().map(|&(p, e)| (p, e + 1));
+        let sieved = self.strikes[..self.active]
+            .iter()
+            .map(|s| s.step)
+            .chain(self.huge_p[..self.huge_active].iter().copied())
+            .map(|p| (p as u64, 2));
+        let segment = self.segment as u64;
+        for (p, first) in covered.chain(sieved) {
+            // σ(p^(j−1)) and p^j, from j = first while p^j ≤ hi.
+            let mut q = p.pow(first - 1);
+            let mut sig_prev = (q * p - 1) / (p - 1);
+            while q <= hi / p {
+                q *= p;
+                let sig = sig_prev + q;
+                let at = lo.div_ceil(q) * q;
+                if at <= hi {
+                    let fixup = Fixup {
+                        div: 1.0 / sig_prev as f64,
+                        sig: sig as f64,
+                        rec: 1.0 / p as f64,
+                        step: q,
+                        off: at - lo,
+                    };
+                    match (p < T1, q < segment) {
+                        (true, true) => self.small_fix.push(fixup),
+                        (true, false) => self.small_sparse.push(Fixup { off: at, ..fixup }),
+                        (false, true) => self.large_fix.push(fixup),
+                        (false, false) => self.large_sparse.push(Fixup { off: at, ..fixup }),
+                    }
+                }
+                sig_prev = sig;
+            }
+        }
+        let first = (hi - lo).min(segment - 1) as usize + 1;
+        for (k, block) in self.cells[..first].chunks_mut(B1).enumerate() {
+            self.patterns.init(block, lo + (k * B1) as u64);
+        }
+    }
+
+    /// Sieves the `len` numbers from `lo` (the chunk ends at `hi`), started
+    /// already, and finishes them: counts into a [`Tally`], pushes the
+    /// perfect ones to `perfect`, appends every σ(n) to `collect` if given,
+    /// and starts the pairs of the next segment. Written once for every path
+    /// (`simd` compiles it for each): plain loops the compiler vectorises.
+    ///
+    /// The larger primes go first, over the segment in L2; then sub-block by
+    /// sub-block, in L1: the primes below [`T1`], their fix-ups, the
+    /// finishing pass, and the next segment's start.
+    #[inline(always)]
+    pub(super) fn segment_body(
+        &mut self,
+        lanes: impl Lanes,
+        lo: u64,
+        len: usize,
+        hi: u64,
+        perfect: &mut Vec<u64>,
+        mut collect: Option<&mut Vec<u64>>,
+    ) -> Tally {
+        let cells = &mut self.cells[..len];
+        let strikes = &mut self.strikes[..self.active];
+        let (tier1, rest) = strikes.split_at_mut(self.tier1);
+        let (tier2, tier3) = rest.split_at_mut(self.tier2 - self.tier1);
+        let end = lo + len as u64;
+
+        for block in cells.chunks_mut(B2) {
+            for s in tier2.iter_mut() {
+                s.apply(block);
+            }
+        }
+        for s in tier3.iter_mut() {
+            s.apply(cells);
+        }
+        for f in self.large_fix.iter_mut() {
+            f.apply(cells);
+        }
+        strike_huge(
+            cells,
+            &self.huge_p[..self.huge_active],
+            &self.huge_rec[..self.huge_active],
+            &mut self.huge_off[..self.huge_active],
+            &mut self.hits,
+        );
+        self.large_sparse.apply(cells, lo, end, hi);
+
+        let next = end <= hi;
+        let mut total = Tally::default();
+        for (k, block) in cells.chunks_mut(B1).enumerate() {
+            let block_lo = lo + (k * B1) as u64;
+            let block_end = block_lo + block.len() as u64;
+            for s in tier1.iter_mut() {
+                s.apply(block);
+            }
+            for f in self.small_fix.iter_mut() {
+                f.apply(block);
+            }
+            self.small_sparse.apply(block, block_lo, block_end, hi);
+            let t = lanes.tally(block, block_lo);
+            if t.perfect > 0 {
+                for (i, &c) in block.iter().enumerate() {
+                    let n = block_lo + i as u64;
+                    if finish(n as f64, c) == (2 * n) as f64 {
+                        perfect.push(n);
+                    }
+                }
+            }
+            if let Some(out) = collect.as_deref_mut() {
+                out.extend(
+                    block
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &c)| to_u64(finish((block_lo + i as u64) as f64, c))),
+                );
+            }
+            total.abundant += t.abundant;
+            total.perfect += t.perfect;
+            total.sum += t.sum;
+            if next {
+                self.patterns.init(block, block_lo + self.segment as u64);
+            }
+        }
+        total
+    }
+}
+
+/// The offset from `lo` of the first multiple of `q` at or after it.
+fn first_offset(lo: u64, q: u64) -> u64 {
+    (q - lo % q) % q
+}
+
+/// Strikes `cells` (a segment) with the primes from the segment length up,
+/// each of which strikes it at most once: every offset steps past the
+/// segment (one loop over the list, branch-free, vectorised), and those
+/// that fell in it are collected, in batches, then applied.
+#[inline(always)]
+fn strike_huge(
+    cells: &mut [Pair],
+    primes: &[u32],
+    recs: &[f64],
+    offs: &mut [u32],
+    hits: &mut [(u32, u32)],
+) {
+    let len = cells.len() as u32;
+    for (b, (ps, os)) in primes.chunks(BATCH).zip(offs.chunks_mut(BATCH)).enumerate() {
+        let mut k = 0;
+        for (i, (&p, o)) in ps.iter().zip(os.iter_mut()).enumerate() {
+            let hit = *o < len;
+            hits[k] = (*o, i as u32);
+            k += hit as usize;
+            *o = o.wrapping_sub(len).wrapping_add(if hit { p } else { 0 });
+        }
+        let base = b * BATCH;
+        for &(o, i) in &hits[..k] {
+            let i = i as usize;
+            let c = &mut cells[o as usize];
+            *c = [c[0] * (1.0 + ps[i] as f64), c[1] * recs[base + i]];
+        }
+    }
+}
+
+/// Counts the abundant and perfect numbers among the finished `cells` (the
+/// numbers from `lo`) and sums their σ, eight lanes at a time.
+#[inline(always)]
+pub(super) fn tally(cells: &[Pair], lo: u64) -> Tally {
+    const LANES: usize = 8;
+    let mut abundant = [0u64; LANES];
+    let mut perfect = [0u64; LANES];
+    let mut sum = [0u64; LANES];
+    let mut n = [0f64; LANES];
+    for (l, n) in n.iter_mut().enumerate() {
+        *n = (lo + l as u64) as f64;
+    }
+    let mut groups = cells.chunks_exact(LANES);
+    for group in &mut groups {
+        for l in 0..LANES {
+            let s = finish(n[l], group[l]);
+            let twice = n[l] + n[l];
+            abundant[l] += (s > twice) as u64;
+            perfect[l] += (s == twice) as u64;
+            sum[l] += to_u64(s);
+            n[l] += LANES as f64;
+        }
+    }
+    for (l, &c) in groups.remainder().iter().enumerate() {
+        let s = finish(n[l], c);
+        let twice = n[l] + n[l];
+        abundant[l] += (s > twice) as u64;
+        perfect[l] += (s == twice) as u64;
+        sum[l] += to_u64(s);
+    }
+    Tally {
+        abundant: abundant.iter().sum(),
+        perfect: perfect.iter().sum(),
+        sum: sum.iter().sum(),
+    }
+}
