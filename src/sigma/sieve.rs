@@ -28,23 +28,25 @@
 //!
 //! # Cache tiers
 //!
-//! Strikes and fix-ups (together: strikers, each with a step q = p or p^j)
-//! are applied in rising order of step, which is the order that keeps every
-//! fix-up after the strikes it corrects:
+//! Strikes and fix-ups (each with a step q = p or p^j) must reach a number
+//! in an order that keeps every fix-up after the strikes of its prime; the
+//! patterns are multiplied in first (they commute with everything else).
+//! For each segment (2^15 to 2^17 numbers, see `segment_len`):
 //!
-//! 1. steps below [`T1`]: sub-block by sub-block ([`B1`] numbers, in L1),
-//!    right after each sub-block is started from the patterns;
-//! 2. steps below [`T2`]: mid-block by mid-block ([`B2`] numbers, in L2);
-//! 3. steps below the segment length: over the whole segment;
-//! 4. primes from the segment length up (at 10^13, most of the 227 000):
-//!    at most one strike per segment each; their offsets are stepped for the
-//!    whole list at once (a loop the compiler vectorises) and the strikes
-//!    collected, then applied;
-//! 5. fix-ups with a step from the segment length up: rare, taken from a
-//!    heap ordered by the next multiple.
-//!
-//! Then the finishing pass computes every σ(n), compares it with 2n, counts
-//! and sums, in vector lanes (see `simd` for the paths).
+//! 1. primes from [`T1`] to below [`T2`]: mid-block by mid-block ([`B2`]
+//!    numbers, in L2);
+//! 2. primes from [`T2`] to below the segment length: over the segment;
+//! 3. primes from the segment length up (at 10^13, 215 000 of the 227 000):
+//!    from a bucket sieve (`Buckets`), each striking the segment at most
+//!    once;
+//! 4. fix-ups of the primes from [`T1`] up, in rising order of step (those
+//!    with a step from the segment length up from a heap of their next
+//!    multiples);
+//! 5. then sub-block by sub-block ([`B1`] numbers, in L1): the primes from
+//!    11 to below [`T1`], the fix-ups of the primes below [`T1`] (2, 3, 5
+//!    and 7 past the patterns included), the finishing pass (σ(n), compared
+//!    with 2n, counted and summed, in vector lanes: see `simd`), and the
+//!    start of the same sub-block of the next segment from the patterns.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -64,9 +66,6 @@ pub(super) const B1: usize = 1 << 11;
 const T2: u64 = 1 << 10;
 /// Numbers per mid-block: 2^14 pairs are 256 KiB.
 const B2: usize = 1 << 14;
-/// Primes from the segment length up are stepped in batches of this many,
-/// whose strikes are collected before they are applied.
-const BATCH: usize = 1 << 12;
 
 /// 2^52: (x + 2^52) − 2^52 is x rounded to the nearest integer for
 /// 0 ≤ x < 2^51.
@@ -120,15 +119,24 @@ struct Fixup {
 }
 
 impl Strike {
-    /// Strikes `cells` (a block) at every multiple of p.
+    /// Strikes `cells` (a block) at every multiple of p, four at a time
+    /// while four fit.
     #[inline(always)]
     fn apply(&mut self, cells: &mut [Pair]) {
         let len = cells.len();
         let step = self.step as usize;
+        let m = self.mul;
         let mut i = self.off as usize;
+        let strike = |c: &mut Pair| *c = [c[0] * m[0], c[1] * m[1]];
+        while i + 3 * step < len {
+            strike(&mut cells[i]);
+            strike(&mut cells[i + step]);
+            strike(&mut cells[i + 2 * step]);
+            strike(&mut cells[i + 3 * step]);
+            i += 4 * step;
+        }
         while i < len {
-            let c = &mut cells[i];
-            *c = [c[0] * self.mul[0], c[1] * self.mul[1]];
+            strike(&mut cells[i]);
             i += step;
         }
         self.off = (i - len) as u32;
@@ -221,15 +229,13 @@ pub(super) struct Sieve {
     tier1: usize,
     tier2: usize,
     active: usize,
-    /// The primes from the segment length up to √max, their reciprocals and
-    /// (for the chunk being run) their next multiple's offset from the start
-    /// of the next segment; how many are active.
+    /// The primes from the segment length up to √max; how many are active.
     huge_p: Vec<u32>,
-    huge_rec: Vec<f64>,
-    huge_off: Vec<u32>,
     huge_active: usize,
-    /// The strikes one batch of huge primes makes: (offset, index).
-    hits: Vec<(u32, u32)>,
+    /// Where those primes strike next, by segment (see [`Buckets`]).
+    buckets: Buckets,
+    /// The index in the chunk of the next segment to sieve.
+    seg_index: usize,
     /// The chunk's fix-ups for the primes below [`T1`] (2, 3, 5, 7 past the
     /// patterns, and tier 1), applied sub-block by sub-block after tier 1:
     /// those with a step below the segment length, then the others.
@@ -269,11 +275,10 @@ impl Sieve {
             tier1: 0,
             tier2: 0,
             active: 0,
-            huge_rec: huge_p.iter().map(|&p| 1.0 / p as f64).collect(),
-            huge_off: vec![0; huge_p.len()],
+            buckets: Buckets::new(max, segment),
             huge_p,
             huge_active: 0,
-            hits: vec![(0, 0); BATCH],
+            seg_index: 0,
             small_fix: Vec::new(),
             small_sparse: SparseFixups::default(),
             large_fix: Vec::new(),
@@ -294,11 +299,13 @@ impl Sieve {
             s.off = first_offset(lo, s.step as u64) as u32;
         }
         self.huge_active = self.huge_p.partition_point(|&p| squared_le(p as u64));
-        for (off, &p) in self.huge_off[..self.huge_active]
-            .iter_mut()
-            .zip(&self.huge_p)
-        {
-            *off = first_offset(lo, p as u64) as u32;
+        self.buckets.clear();
+        self.seg_index = 0;
+        for &p in &self.huge_p[..self.huge_active] {
+            let at = first_offset(lo, p as u64);
+            if at <= hi - lo {
+                self.buckets.push(at, p);
+            }
         }
 
         self.small_fix.clear();
@@ -377,16 +384,11 @@ impl Sieve {
         for s in tier3.iter_mut() {
             s.apply(cells);
         }
+        self.buckets.strike(cells, self.seg_index);
+        self.seg_index += 1;
         for f in self.large_fix.iter_mut() {
             f.apply(cells);
         }
-        strike_huge(
-            cells,
-            &self.huge_p[..self.huge_active],
-            &self.huge_rec[..self.huge_active],
-            &mut self.huge_off[..self.huge_active],
-            &mut self.hits,
-        );
         self.large_sparse.apply(cells, lo, end, hi);
 
         let next = end <= hi;
@@ -434,33 +436,59 @@ fn first_offset(lo: u64, q: u64) -> u64 {
     (q - lo % q) % q
 }
 
-/// Strikes `cells` (a segment) with the primes from the segment length up,
-/// each of which strikes it at most once: every offset steps past the
-/// segment (one loop over the list, branch-free, vectorised), and those
-/// that fell in it are collected, in batches, then applied.
-#[inline(always)]
-fn strike_huge(
-    cells: &mut [Pair],
-    primes: &[u32],
-    recs: &[f64],
-    offs: &mut [u32],
-    hits: &mut [(u32, u32)],
-) {
-    let len = cells.len() as u32;
-    for (b, (ps, os)) in primes.chunks(BATCH).zip(offs.chunks_mut(BATCH)).enumerate() {
-        let mut k = 0;
-        for (i, (&p, o)) in ps.iter().zip(os.iter_mut()).enumerate() {
-            let hit = *o < len;
-            hits[k] = (*o, i as u32);
-            k += hit as usize;
-            *o = o.wrapping_sub(len).wrapping_add(if hit { p } else { 0 });
+/// The primes from the segment length up, each waiting in the bucket of the
+/// segment it strikes next (a bucket sieve): a segment takes only the
+/// primes that strike it (0.24 a number at 10^13, against 1.6 a number
+/// for a pass over all of them), each strikes it once, and moves on to the
+/// bucket of its next multiple, at most `√max / segment + 1` segments on.
+struct Buckets {
+    /// Bucket k % len holds the primes striking segment k of the chunk:
+    /// (offset in that segment, p).
+    ring: Vec<Vec<(u32, u32)>>,
+    /// log2 of the segment length.
+    shift: u32,
+}
+
+impl Buckets {
+    fn new(max: u64, segment: usize) -> Buckets {
+        let ahead = (max.isqrt() as usize / segment + 2).next_power_of_two();
+        Buckets {
+            ring: vec![Vec::new(); ahead],
+            shift: segment.trailing_zeros(),
         }
-        let base = b * BATCH;
-        for &(o, i) in &hits[..k] {
-            let i = i as usize;
-            let c = &mut cells[o as usize];
-            *c = [c[0] * (1.0 + ps[i] as f64), c[1] * recs[base + i]];
+    }
+
+    fn clear(&mut self) {
+        for bucket in &mut self.ring {
+            bucket.clear();
         }
+    }
+
+    /// Files p under its next multiple, `at` from the chunk's start.
+    fn push(&mut self, at: u64, p: u32) {
+        let slot = (at >> self.shift) as usize & (self.ring.len() - 1);
+        let off = at as u32 & ((1 << self.shift) - 1);
+        self.ring[slot].push((off, p));
+    }
+
+    /// Strikes `cells`, segment `index` of the chunk, with the primes in its
+    /// bucket, and files each under its next multiple. Offsets past the
+    /// end of a short last segment are past the chunk: left alone.
+    #[inline(always)]
+    fn strike(&mut self, cells: &mut [Pair], index: usize) {
+        let mask = self.ring.len() - 1;
+        let mut bucket = std::mem::take(&mut self.ring[index & mask]);
+        let seg = 1u32 << self.shift;
+        for &(off, p) in &bucket {
+            if let Some(c) = cells.get_mut(off as usize) {
+                *c = [c[0] * (1.0 + p as f64), c[1] / p as f64];
+            }
+            let next = off + p; // below 2^32: p < 2^22, off < 2^17
+            let slot = (index + (next >> self.shift) as usize) & mask;
+            self.ring[slot].push((next & (seg - 1), p));
+        }
+        bucket.clear();
+        self.ring[index & mask] = bucket;
     }
 }
 
