@@ -15,6 +15,9 @@ use super::sieve::Pair;
 pub(super) const ODD_PERIOD: u64 = 4725;
 /// The period of the power of two: 2^6.
 pub(super) const TWO_PERIOD: u64 = 64;
+/// How far the power-of-two pattern is extended past its period, so any 8
+/// consecutive residues read one contiguous slice of it.
+pub(super) const TWO_EXTRA: u64 = 8;
 /// The exponent of each small prime the patterns hold, (p, e): multiples of
 /// p^(e+1) need a fix-up.
 pub(super) const COVERED: [(u64, u32); 4] = [(2, 6), (3, 3), (5, 2), (7, 1)];
@@ -57,13 +60,25 @@ impl Patterns {
                 [s as f64, 1.0 / d as f64]
             })
             .collect();
-        let two = (0..TWO_PERIOD)
+        let two = (0..TWO_PERIOD + TWO_EXTRA)
             .map(|k| {
-                let t = k.trailing_zeros().min(6);
+                let t = (k % TWO_PERIOD).trailing_zeros().min(6);
                 [((2u64 << t) - 1) as f64, 1.0 / (1u64 << t) as f64]
             })
             .collect();
         Patterns { odd, two, block }
+    }
+
+    /// The patterns for the `len` numbers from `lo`: the odd part's pairs,
+    /// one per number, and the power-of-two pattern from `lo`'s residue
+    /// (whose pairs repeat every [`TWO_PERIOD`], and are extended by
+    /// [`TWO_EXTRA`]), for a finishing pass that starts the next segment
+    /// as it goes.
+    #[inline(always)]
+    pub(super) fn slices(&self, lo: u64, len: usize) -> (&[Pair], &[Pair], usize) {
+        debug_assert!(len <= self.block);
+        let odd = &self.odd[(lo % ODD_PERIOD) as usize..][..len];
+        (odd, &self.two, (lo % TWO_PERIOD) as usize)
     }
 
     /// Starts `cells` (at most `block` of them) for the numbers from `lo`.
@@ -76,7 +91,7 @@ impl Patterns {
         let mut from = (lo % TWO_PERIOD) as usize;
         let mut start = 0;
         while start < cells.len() {
-            let run = (self.two.len() - from).min(cells.len() - start);
+            let run = (TWO_PERIOD as usize - from).min(cells.len() - start);
             let cells = &mut cells[start..start + run];
             let odd = &odd[start..start + run];
             for ((c, a), b) in cells.iter_mut().zip(odd).zip(&self.two[from..]) {

@@ -51,7 +51,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::pattern::{COVERED, Patterns};
+use super::pattern::{COVERED, Patterns, TWO_PERIOD};
 use super::primes::odd_primes_upto;
 use super::simd::Lanes;
 
@@ -403,15 +403,11 @@ impl Sieve {
                 f.apply(block);
             }
             self.small_sparse.apply(block, block_lo, block_end, hi);
-            let t = lanes.tally(block, block_lo);
-            if t.perfect > 0 {
-                for (i, &c) in block.iter().enumerate() {
-                    let n = block_lo + i as u64;
-                    if finish(n as f64, c) == (2 * n) as f64 {
-                        perfect.push(n);
-                    }
-                }
-            }
+            let start = (next && collect.is_none()).then(|| {
+                self.patterns
+                    .slices(block_lo + self.segment as u64, block.len())
+            });
+            let t = lanes.finish(block, block_lo, perfect, start);
             if let Some(out) = collect.as_deref_mut() {
                 out.extend(
                     block
@@ -419,13 +415,13 @@ impl Sieve {
                         .enumerate()
                         .map(|(i, &c)| to_u64(finish((block_lo + i as u64) as f64, c))),
                 );
+                if next {
+                    self.patterns.init(block, block_lo + self.segment as u64);
+                }
             }
             total.abundant += t.abundant;
             total.perfect += t.perfect;
             total.sum += t.sum;
-            if next {
-                self.patterns.init(block, block_lo + self.segment as u64);
-            }
         }
         total
     }
@@ -489,6 +485,46 @@ impl Buckets {
         }
         bucket.clear();
         self.ring[index & mask] = bucket;
+    }
+}
+
+/// The patterns that start a block of the next segment as the finishing
+/// pass goes (see `Patterns::slices`).
+pub(super) type Start<'a> = (&'a [Pair], &'a [Pair], usize);
+
+/// The finishing pass over a block: the [`Tally`] of the finished `cells`
+/// (the numbers from `lo`), the perfect ones pushed to `perfect`; then, with
+/// `start`, the cells start the next segment's numbers. The portable path;
+/// `simd` has the same in vector lanes, with the start fused in.
+#[inline(always)]
+pub(super) fn finish_block(
+    cells: &mut [Pair],
+    lo: u64,
+    perfect: &mut Vec<u64>,
+    start: Option<Start<'_>>,
+) -> Tally {
+    let t = tally(cells, lo);
+    if t.perfect > 0 {
+        push_perfect(cells, lo, perfect);
+    }
+    if let Some((odd, two, from)) = start {
+        for (i, (c, a)) in cells.iter_mut().zip(odd).enumerate() {
+            let b = two[(from + i) % TWO_PERIOD as usize];
+            *c = [a[0] * b[0], a[1] * b[1]];
+        }
+    }
+    t
+}
+
+/// Pushes the perfect numbers among the finished `cells` (the numbers from
+/// `lo`) to `perfect`.
+#[inline(always)]
+pub(super) fn push_perfect(cells: &[Pair], lo: u64, perfect: &mut Vec<u64>) {
+    for (i, &c) in cells.iter().enumerate() {
+        let n = lo + i as u64;
+        if finish(n as f64, c) == (2 * n) as f64 {
+            perfect.push(n);
+        }
     }
 }
 
