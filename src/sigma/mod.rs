@@ -69,12 +69,12 @@ impl ChunkResult {
     }
 }
 
-/// Numbers per segment, by `max`: 2^15 up to max = 2^34, 2^16 up to 2^36,
-/// 2^17 beyond (2 MiB of pairs, L2-sized here). Longer segments make fewer
-/// steps over the primes above them; shorter ones stay in cache.
-fn segment_len(max: u64) -> usize {
-    let root = max.isqrt().max(1).next_power_of_two() as usize;
-    (root / 4).clamp(1 << 15, 1 << 17)
+/// Numbers per segment: 2^16 (1 MiB of pairs, half the L2 here), at every
+/// `max`. Measured against 2^15, 2^17 and 2^18 at 10^9, 10^12 and 10^13
+/// (docs/kernel.md): 2^16 was the fastest or level with it at each; at
+/// 10^13 2^17 (2 MiB, all of L2) was 20–40% slower.
+fn segment_len(_max: u64) -> usize {
+    1 << 16
 }
 
 /// A reusable sieve for ranges whose upper end is at most `max` (see
@@ -90,8 +90,8 @@ pub struct Kernel {
 impl Kernel {
     /// A kernel for ranges up to `max` (at most [`MAX_SUPPORTED`]), on the
     /// best path this CPU has ([`Path::chosen`]): holds the primes up to
-    /// √max (about 227 000 at 10^13: 3.6 MB), plus one segment of pairs (at
-    /// most 2 MiB).
+    /// √max (about 227 000 at 10^13: 0.9 MB, and as much again in the
+    /// buckets), plus one segment of pairs (1 MiB).
     pub fn new(max: u64) -> Kernel {
         Kernel::with_path(max, Path::chosen())
     }

@@ -31,7 +31,7 @@
 //! Strikes and fix-ups (each with a step q = p or p^j) must reach a number
 //! in an order that keeps every fix-up after the strikes of its prime; the
 //! patterns are multiplied in first (they commute with everything else).
-//! For each segment (2^15 to 2^17 numbers, see `segment_len`):
+//! For each segment (2^16 numbers, see `segment_len`):
 //!
 //! 1. primes from [`T1`] to below [`T2`]: mid-block by mid-block ([`B2`]
 //!    numbers, in L2);
@@ -212,7 +212,8 @@ pub(super) struct Tally {
     pub abundant: u64,
     /// How many n had σ(n) = 2n.
     pub perfect: u64,
-    /// Σσ(n) over the segment (below 2^17 · 7·10^13 < 2^64).
+    /// Σσ(n) over the segment (below 2^17 · 7·10^13 < 2^64 for segments of
+    /// up to 2^17 numbers).
     pub sum: u64,
 }
 

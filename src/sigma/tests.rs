@@ -283,8 +283,9 @@ fn known_counts_up_to_30_million() {
 
 /// Chunks that run over several segments, checked number by number, so
 /// every edge inside a segment (sub-blocks, mid-blocks) and between
-/// segments is crossed, for each segment length (2^15, 2^16, 2^17), with
-/// chunks starting on and off those edges, small, at 10^12 and at 10^13.
+/// segments is crossed, for kernels of several sizes (which set which
+/// primes go to the buckets), with chunks starting on and off those edges,
+/// small, at 10^12 and at 10^13.
 #[test]
 fn every_block_and_segment_edge() {
     let long = if cfg!(debug_assertions) { 1 } else { 3 };
