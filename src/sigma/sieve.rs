@@ -438,52 +438,96 @@ fn first_offset(lo: u64, q: u64) -> u64 {
 /// primes that strike it (0.24 a number at 10^13, against 1.6 a number
 /// for a pass over all of them), each strikes it once, and moves on to the
 /// bucket of its next multiple, at most `√max / segment + 1` segments on.
+///
+/// A bucket is a list of fixed-size blocks from a shared pool, so the
+/// memory is the entries themselves (one per prime: 1.8 MB at 10^13) plus
+/// at most a block per bucket; buckets of their own growing vectors each
+/// grew to the size of the fullest (the next segment's), 10 MB at 10^13.
 struct Buckets {
-    /// Bucket k % len holds the primes striking segment k of the chunk:
-    /// (offset in that segment, p).
-    ring: Vec<Vec<(u32, u32)>>,
+    /// Bucket k % len lists the blocks holding the primes that strike
+    /// segment k of the chunk; only its last block may be partly filled.
+    ring: Vec<Vec<u32>>,
+    /// The blocks: (offset in the segment, p), at most [`BLOCK`] each.
+    blocks: Vec<Vec<(u32, u32)>>,
+    /// The blocks in no bucket.
+    free: Vec<u32>,
     /// log2 of the segment length.
     shift: u32,
 }
+
+/// Entries per bucket block (8 KiB).
+const BLOCK: usize = 1024;
 
 impl Buckets {
     fn new(max: u64, segment: usize) -> Buckets {
         let ahead = (max.isqrt() as usize / segment + 2).next_power_of_two();
         Buckets {
             ring: vec![Vec::new(); ahead],
+            blocks: Vec::new(),
+            free: Vec::new(),
             shift: segment.trailing_zeros(),
         }
     }
 
     fn clear(&mut self) {
         for bucket in &mut self.ring {
-            bucket.clear();
+            for id in bucket.drain(..) {
+                self.blocks[id as usize].clear();
+                self.free.push(id);
+            }
         }
+    }
+
+    /// Adds `entry` to bucket `slot`.
+    #[inline(always)]
+    fn file(&mut self, slot: usize, entry: (u32, u32)) {
+        let bucket = &mut self.ring[slot];
+        let id = match bucket.last() {
+            Some(&id) if self.blocks[id as usize].len() < BLOCK => id,
+            _ => {
+                let id = self.free.pop().unwrap_or_else(|| {
+                    self.blocks.push(Vec::with_capacity(BLOCK));
+                    self.blocks.len() as u32 - 1
+                });
+                bucket.push(id);
+                id
+            }
+        };
+        self.blocks[id as usize].push(entry);
     }
 
     /// Files p under its next multiple, `at` from the chunk's start.
     fn push(&mut self, at: u64, p: u32) {
         let slot = (at >> self.shift) as usize & (self.ring.len() - 1);
         let off = at as u32 & ((1 << self.shift) - 1);
-        self.ring[slot].push((off, p));
+        self.file(slot, (off, p));
     }
 
     /// Strikes `cells`, segment `index` of the chunk, with the primes in its
-    /// bucket, and files each under its next multiple. Offsets past the
-    /// end of a short last segment are past the chunk: left alone.
+    /// bucket, and files each under its next multiple (never this bucket:
+    /// p is at least a segment long). Offsets past the end of a short last
+    /// segment are past the chunk: left alone.
     #[inline(always)]
     fn strike(&mut self, cells: &mut [Pair], index: usize) {
         let mask = self.ring.len() - 1;
-        let mut bucket = std::mem::take(&mut self.ring[index & mask]);
         let seg = 1u32 << self.shift;
-        for &(off, p) in &bucket {
-            if let Some(c) = cells.get_mut(off as usize) {
-                *c = [c[0] * (1.0 + p as f64), c[1] / p as f64];
+        let bucket = std::mem::take(&mut self.ring[index & mask]);
+        for &id in &bucket {
+            let block = std::mem::take(&mut self.blocks[id as usize]);
+            for &(off, p) in &block {
+                if let Some(c) = cells.get_mut(off as usize) {
+                    *c = [c[0] * (1.0 + p as f64), c[1] / p as f64];
+                }
+                let next = off + p; // below 2^32: p < 2^22, off < 2^16
+                let slot = (index + (next >> self.shift) as usize) & mask;
+                self.file(slot, (next & (seg - 1), p));
             }
-            let next = off + p; // below 2^32: p < 2^22, off < 2^17
-            let slot = (index + (next >> self.shift) as usize) & mask;
-            self.ring[slot].push((next & (seg - 1), p));
+            let mut block = block;
+            block.clear();
+            self.blocks[id as usize] = block;
+            self.free.push(id);
         }
+        let mut bucket = bucket;
         bucket.clear();
         self.ring[index & mask] = bucket;
     }
