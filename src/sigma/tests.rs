@@ -417,3 +417,26 @@ fn primes() {
     assert_eq!(primes.len(), 24);
     assert_eq!(primes[..5], [3, 5, 7, 11, 13]);
 }
+
+/// The f64 estimate of lo mod p used at each chunk's start is exact over
+/// the whole range of lo and of the primes.
+#[test]
+fn first_offsets_by_f64_estimate() {
+    let mut rng = SplitMix64(0x5eed_0004);
+    let primes = super::primes::odd_primes_upto(MAX_SUPPORTED.isqrt());
+    for k in 0..200_000 {
+        let p = primes[rng.range(0, primes.len() as u64 - 1) as usize];
+        let lo = match k % 4 {
+            0 => rng.range(1, MAX_SUPPORTED),
+            1 => (rng.range(1, MAX_SUPPORTED / p as u64)) * p as u64,
+            2 => (rng.range(1, MAX_SUPPORTED / p as u64)) * p as u64 - 1,
+            _ => (rng.range(1, MAX_SUPPORTED / p as u64)) * p as u64 + 1,
+        };
+        let expected = (p as u64 - lo % p as u64) % p as u64;
+        assert_eq!(
+            super::sieve::first_offset_u32(lo, p),
+            expected,
+            "{lo} mod {p}"
+        );
+    }
+}
