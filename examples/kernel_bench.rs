@@ -3,7 +3,8 @@
 //! `cargo run --release --example kernel_bench -- LO HI [MAX]` classifies
 //! every n in `[LO, HI]` with a kernel sized for `MAX` (default `HI`), then
 //! prints the throughput and the result. Plain integers or `1e9`-style
-//! powers of ten are accepted.
+//! powers of ten are accepted. `SUPERVISOR_KERNEL_PATH=scalar|avx2|avx512`
+//! caps the vector path (the best the CPU has by default).
 
 use std::time::Instant;
 use supervisor::sigma::{ChunkResult, Kernel, sigma_sum_range};
@@ -47,6 +48,7 @@ fn main() {
     let n = hi - lo + 1;
     assert_eq!(result.checked(), n);
     println!("range       [{lo}, {hi}] ({n} numbers, max {max}, {segments} segments)");
+    println!("path        {}", kernel.path().name());
     println!("setup       {:.3} s", setup.as_secs_f64());
     println!("time        {secs:.3} s");
     println!("rate        {:.4e} numbers/s", n as f64 / secs);

@@ -222,10 +222,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 // next_frame has checked the length against MAX_FRAME.
                 HEADER + len as usize - have
             };
-            if let Some(deadline) = deadline {
-                if !wait_readable(reader, deadline)? {
-                    return Ok(None);
-                }
+            if let Some(deadline) = deadline
+                && !wait_readable(reader, deadline)?
+            {
+                return Ok(None);
             }
             let mut bytes = vec![0u8; want.min(CHUNK)];
             let n = loop {

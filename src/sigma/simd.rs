@@ -1,0 +1,402 @@
+//! Which vector instructions the kernel's loops run with, chosen once per
+//! process, and the only `unsafe` code of the kernel: the calls into those
+//! loops compiled for AVX2 + FMA or for AVX-512.
+//!
+//! The loops are written once, as plain Rust the compiler vectorises
+//! (`Sieve::segment_body` and everything it inlines). This module has them
+//! compiled three times: for the baseline of the target (SSE2 on x86-64,
+//! NEON on aarch64: the portable "scalar" path), for AVX2 + FMA (4 lanes of
+//! f64) and for AVX-512 (8 lanes), and calls the best the CPU has. The same
+//! binary runs on every x86-64.
+//!
+//! `SUPERVISOR_KERNEL_PATH=scalar|avx2|avx512` caps the choice, so the tests
+//! (and CI) can run every path the machine has; an unknown value is ignored.
+
+use std::sync::OnceLock;
+
+use super::pattern::TWO_PERIOD;
+use super::sieve::{self, Pair, Sieve, Start, Tally};
+
+/// The environment variable that caps the path.
+pub const PATH_VAR: &str = "SUPERVISOR_KERNEL_PATH";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Isa {
+    Scalar,
+    Avx2,
+    Avx512,
+}
+
+/// One way to run the kernel's loops. A `Path` other than the scalar one
+/// exists only once the CPU has been seen to support it: that is what makes
+/// the calls below sound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Path(Isa);
+
+impl Path {
+    /// The path's name, as `SUPERVISOR_KERNEL_PATH` spells it.
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// Every path this process may use, slowest first: those the CPU
+    /// supports, up to the cap of `SUPERVISOR_KERNEL_PATH`.
+    pub fn available() -> &'static [Path] {
+        static PATHS: OnceLock<Vec<Path>> = OnceLock::new();
+        PATHS.get_or_init(|| {
+            let cap = match std::env::var(PATH_VAR).as_deref() {
+                Ok("scalar") => Isa::Scalar,
+                Ok("avx2") => Isa::Avx2,
+                _ => Isa::Avx512,
+            };
+            let best = detected().min(cap);
+            [Isa::Scalar, Isa::Avx2, Isa::Avx512]
+                .into_iter()
+                .filter(|&isa| isa <= best)
+                .map(Path)
+                .collect()
+        })
+    }
+
+    /// The path the kernel uses: the best of [`Path::available`].
+    pub fn chosen() -> Path {
+        *Path::available()
+            .last()
+            .expect("the scalar path is always there")
+    }
+}
+
+/// The best instruction set this CPU supports.
+fn detected() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+        if avx2
+            && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512bw")
+        {
+            return Isa::Avx512;
+        }
+        if avx2 {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Scalar
+}
+
+/// Sieves and finishes one segment (see `Sieve::segment_body`) on `path`.
+pub(super) fn segment(
+    path: Path,
+    sieve: &mut Sieve,
+    lo: u64,
+    len: usize,
+    hi: u64,
+    perfect: &mut Vec<u64>,
+    collect: Option<&mut Vec<u64>>,
+) -> Tally {
+    match path.0 {
+        Isa::Scalar => sieve.segment_body(Portable, lo, len, hi, perfect, collect),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a Path holding Isa::Avx2 or Isa::Avx512 is only made by
+        // `Path::available`, after `detected` saw AVX2 and FMA (and, for
+        // Isa::Avx512, AVX-512 F, DQ, VL and BW) on this CPU, so the
+        // instructions `avx2` may use exist here.
+        Isa::Avx2 => unsafe { avx2(sieve, lo, len, hi, perfect, collect) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above: Isa::Avx512 exists only after `detected` saw
+        // AVX-512 F, DQ, VL and BW, AVX2 and FMA on this CPU.
+        Isa::Avx512 => unsafe { avx512(sieve, lo, len, hi, perfect, collect) },
+        #[cfg(not(target_arch = "x86_64"))]
+        Isa::Avx2 | Isa::Avx512 => unreachable!("no x86 path off x86-64"),
+    }
+}
+
+/// `Sieve::segment_body` compiled for AVX2 + FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn avx2(
+    sieve: &mut Sieve,
+    lo: u64,
+    len: usize,
+    hi: u64,
+    perfect: &mut Vec<u64>,
+    collect: Option<&mut Vec<u64>>,
+) -> Tally {
+    sieve.segment_body(Avx2(()), lo, len, hi, perfect, collect)
+}
+
+/// `Sieve::segment_body` compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
+fn avx512(
+    sieve: &mut Sieve,
+    lo: u64,
+    len: usize,
+    hi: u64,
+    perfect: &mut Vec<u64>,
+    collect: Option<&mut Vec<u64>>,
+) -> Tally {
+    sieve.segment_body(Avx512(()), lo, len, hi, perfect, collect)
+}
+
+/// The finishing pass of one instruction set: `sieve::finish_block`.
+pub(super) trait Lanes: Copy {
+    /// The [`Tally`] of the finished `cells` (the numbers from `lo`), the
+    /// perfect ones pushed to `perfect`; with `start`, the cells start the
+    /// next segment's numbers as the pass goes.
+    fn finish(
+        self,
+        cells: &mut [Pair],
+        lo: u64,
+        perfect: &mut Vec<u64>,
+        start: Option<Start<'_>>,
+    ) -> Tally;
+}
+
+/// The portable finishing pass: plain Rust.
+#[derive(Clone, Copy)]
+pub(super) struct Portable;
+
+impl Lanes for Portable {
+    #[inline(always)]
+    fn finish(
+        self,
+        cells: &mut [Pair],
+        lo: u64,
+        perfect: &mut Vec<u64>,
+        start: Option<Start<'_>>,
+    ) -> Tally {
+        sieve::finish_block(cells, lo, perfect, start)
+    }
+}
+
+/// The AVX2 finishing pass, 4 lanes. A token: made only inside `avx2`,
+/// which runs only where `detected` saw AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(super) struct Avx2(());
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes for Avx2 {
+    #[inline(always)]
+    fn finish(
+        self,
+        cells: &mut [Pair],
+        lo: u64,
+        perfect: &mut Vec<u64>,
+        start: Option<Start<'_>>,
+    ) -> Tally {
+        // SAFETY: an Avx2 token exists only inside `avx2`, which is called
+        // only on a CPU with AVX2 and FMA (see `segment`).
+        unsafe { finish_avx2(cells, lo, perfect, start) }
+    }
+}
+
+/// The AVX-512 finishing pass, 8 lanes. A token: made only inside
+/// `avx512`, which runs only where `detected` saw AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(super) struct Avx512(());
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes for Avx512 {
+    #[inline(always)]
+    fn finish(
+        self,
+        cells: &mut [Pair],
+        lo: u64,
+        perfect: &mut Vec<u64>,
+        start: Option<Start<'_>>,
+    ) -> Tally {
+        // SAFETY: an Avx512 token exists only inside `avx512`, which is
+        // called only on a CPU with AVX-512 F, DQ, VL and BW (see `segment`).
+        unsafe { finish_avx512(cells, lo, perfect, start) }
+    }
+}
+
+/// Groups of 4 numbers per flush of the f64 sums in `finish_avx2` (and of
+/// 8 in `finish_avx512`): 64 values of σ < 6.25·10^13 per lane stay below
+/// 4·10^15 < 2^52, whole numbers, so the f64 sums are exact and the AVX2
+/// conversion by adding 2^52 is too.
+const FLUSH: usize = 64;
+
+/// `sieve::finish_block` in 4 lanes of AVX2: the same operations (c =
+/// round(n · r), here with one rounding by FMA; σ = s · (c + 1 if c > 1)),
+/// so the same exact results, with the next segment's start fused in.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn finish_avx2(
+    cells: &mut [Pair],
+    lo: u64,
+    perfect: &mut Vec<u64>,
+    start: Option<Start<'_>>,
+) -> Tally {
+    use std::arch::x86_64::*;
+    let round = _mm256_set1_pd(sieve::ROUND);
+    let one = _mm256_set1_pd(1.0);
+    let threshold = _mm256_set1_pd(1.5);
+    let four = _mm256_set1_pd(4.0);
+    let eight = _mm256_set1_pd(8.0);
+    // unpacklo/unpackhi of (s0 r0 s1 r1), (s2 r2 s3 r3) give the lanes in
+    // the order 0, 2, 1, 3.
+    let base = lo as f64;
+    let mut n = _mm256_set_pd(base + 3.0, base + 1.0, base + 2.0, base);
+    let mut twice = _mm256_add_pd(n, n);
+    let mut abundant = _mm256_setzero_si256();
+    let mut sums = _mm256_setzero_si256();
+    let mut perfect_count = 0;
+    let mut from = start.map_or(0, |(_, _, from)| from);
+    let full = cells.len() / 4 * 4;
+    let mut i = 0;
+    while i < full {
+        let stop = full.min(i + 4 * FLUSH);
+        let mut acc = _mm256_setzero_pd();
+        while i < stop {
+            let group = &mut cells[i..i + 4];
+            let p = group.as_mut_ptr() as *mut f64;
+            // SAFETY: `group` is 4 pairs, 8 contiguous f64: two unaligned
+            // loads of 4.
+            let (a, b) = unsafe { (_mm256_loadu_pd(p), _mm256_loadu_pd(p.add(4))) };
+            let s = _mm256_unpacklo_pd(a, b);
+            let r = _mm256_unpackhi_pd(a, b);
+            let c = _mm256_sub_pd(_mm256_fmadd_pd(n, r, round), round);
+            let big = _mm256_cmp_pd::<_CMP_GT_OQ>(c, threshold);
+            let sig = _mm256_mul_pd(s, _mm256_add_pd(c, _mm256_and_pd(big, one)));
+            let gt = _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_GT_OQ>(sig, twice));
+            abundant = _mm256_sub_epi64(abundant, gt);
+            if _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(sig, twice)) != 0 {
+                let before = perfect.len();
+                sieve::push_perfect(group, lo + i as u64, perfect);
+                perfect_count += perfect.len() - before;
+            }
+            acc = _mm256_add_pd(acc, sig);
+            if let Some((odd, two, _)) = start {
+                let (o, w) = (
+                    odd[i..i + 4].as_ptr() as *const f64,
+                    two[from..from + 4].as_ptr() as *const f64,
+                );
+                // SAFETY: `odd[i..i + 4]` and `two[from..from + 4]` are 4
+                // pairs each (8 f64: two loads of 4), `group` too (the two
+                // stores).
+                unsafe {
+                    _mm256_storeu_pd(p, _mm256_mul_pd(_mm256_loadu_pd(o), _mm256_loadu_pd(w)));
+                    _mm256_storeu_pd(
+                        p.add(4),
+                        _mm256_mul_pd(_mm256_loadu_pd(o.add(4)), _mm256_loadu_pd(w.add(4))),
+                    );
+                }
+                from = (from + 4) % TWO_PERIOD as usize;
+            }
+            n = _mm256_add_pd(n, four);
+            twice = _mm256_add_pd(twice, eight);
+            i += 4;
+        }
+        let whole = _mm256_sub_epi64(
+            _mm256_castpd_si256(_mm256_add_pd(acc, round)),
+            _mm256_castpd_si256(round),
+        );
+        sums = _mm256_add_epi64(sums, whole);
+    }
+    let mut lanes = [[0u64; 4]; 2];
+    // SAFETY: `lanes` is 2 × 32 writable bytes.
+    unsafe {
+        _mm256_storeu_si256(lanes[0].as_mut_ptr() as *mut __m256i, abundant);
+        _mm256_storeu_si256(lanes[1].as_mut_ptr() as *mut __m256i, sums);
+    }
+    let rest_start = start.map(|(odd, two, _)| (&odd[full..], two, from));
+    let rest = sieve::finish_block(&mut cells[full..], lo + full as u64, perfect, rest_start);
+    Tally {
+        abundant: lanes[0].iter().sum::<u64>() + rest.abundant,
+        perfect: perfect_count as u64 + rest.perfect,
+        sum: lanes[1].iter().sum::<u64>() + rest.sum,
+    }
+}
+
+/// `sieve::finish_block` in 8 lanes of AVX-512 (see `finish_avx2`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
+fn finish_avx512(
+    cells: &mut [Pair],
+    lo: u64,
+    perfect: &mut Vec<u64>,
+    start: Option<Start<'_>>,
+) -> Tally {
+    use std::arch::x86_64::*;
+    let round = _mm512_set1_pd(sieve::ROUND);
+    let one = _mm512_set1_pd(1.0);
+    let threshold = _mm512_set1_pd(1.5);
+    let eight = _mm512_set1_pd(8.0);
+    let sixteen = _mm512_set1_pd(16.0);
+    let ones = _mm512_set1_epi64(1);
+    let even = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
+    let odd_lanes = _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1);
+    let mut n = _mm512_add_pd(
+        _mm512_set1_pd(lo as f64),
+        _mm512_set_pd(7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 0.0),
+    );
+    let mut twice = _mm512_add_pd(n, n);
+    let mut abundant = _mm512_setzero_si512();
+    let mut sums = _mm512_setzero_si512();
+    let mut perfect_count = 0;
+    let mut from = start.map_or(0, |(_, _, from)| from);
+    let full = cells.len() / 8 * 8;
+    let mut i = 0;
+    while i < full {
+        let stop = full.min(i + 8 * FLUSH);
+        let mut acc = _mm512_setzero_pd();
+        while i < stop {
+            let group = &mut cells[i..i + 8];
+            let p = group.as_mut_ptr() as *mut f64;
+            // SAFETY: `group` is 8 pairs, 16 contiguous f64: two unaligned
+            // loads of 8.
+            let (a, b) = unsafe { (_mm512_loadu_pd(p), _mm512_loadu_pd(p.add(8))) };
+            let s = _mm512_permutex2var_pd(a, even, b);
+            let r = _mm512_permutex2var_pd(a, odd_lanes, b);
+            let c = _mm512_sub_pd(_mm512_fmadd_pd(n, r, round), round);
+            let big = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(c, threshold);
+            let sig = _mm512_mul_pd(s, _mm512_mask_add_pd(c, big, c, one));
+            let gt = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(sig, twice);
+            abundant = _mm512_mask_add_epi64(abundant, gt, abundant, ones);
+            if _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(sig, twice) != 0 {
+                let before = perfect.len();
+                sieve::push_perfect(group, lo + i as u64, perfect);
+                perfect_count += perfect.len() - before;
+            }
+            acc = _mm512_add_pd(acc, sig);
+            if let Some((odd, two, _)) = start {
+                let (o, w) = (
+                    odd[i..i + 8].as_ptr() as *const f64,
+                    two[from..from + 8].as_ptr() as *const f64,
+                );
+                // SAFETY: `odd[i..i + 8]` and `two[from..from + 8]` are 8
+                // pairs each (16 f64: two loads of 8), `group` too (the two
+                // stores).
+                unsafe {
+                    _mm512_storeu_pd(p, _mm512_mul_pd(_mm512_loadu_pd(o), _mm512_loadu_pd(w)));
+                    _mm512_storeu_pd(
+                        p.add(8),
+                        _mm512_mul_pd(_mm512_loadu_pd(o.add(8)), _mm512_loadu_pd(w.add(8))),
+                    );
+                }
+                from = (from + 8) % TWO_PERIOD as usize;
+            }
+            n = _mm512_add_pd(n, eight);
+            twice = _mm512_add_pd(twice, sixteen);
+            i += 8;
+        }
+        sums = _mm512_add_epi64(sums, _mm512_cvtpd_epu64(acc));
+    }
+    let rest_start = start.map(|(odd, two, _)| (&odd[full..], two, from));
+    let rest = sieve::finish_block(&mut cells[full..], lo + full as u64, perfect, rest_start);
+    Tally {
+        abundant: _mm512_reduce_add_epi64(abundant) as u64 + rest.abundant,
+        perfect: perfect_count as u64 + rest.perfect,
+        sum: _mm512_reduce_add_epi64(sums) as u64 + rest.sum,
+    }
+}
