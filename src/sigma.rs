@@ -52,19 +52,55 @@ pub struct ChunkResult {
     pub sigma_sum: u128,
 }
 
+/// A merge whose sums would not fit: no honest pair of results can cause it
+/// (their counts add up to at most 10^13, their Σσ to below 10^27), so the
+/// result being merged is forged or corrupt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overflow;
+
+impl std::fmt::Display for Overflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the merged counts or Σσ would overflow")
+    }
+}
+
 impl ChunkResult {
-    /// How many numbers this result covers.
-    pub fn checked(&self) -> u64 {
-        self.abundant + self.deficient + self.perfect.len() as u64
+    /// How many numbers this result covers, exactly: the three counts of a
+    /// forged result may add up past `u64::MAX`, never past `u128::MAX`.
+    pub fn count(&self) -> u128 {
+        self.abundant as u128 + self.deficient as u128 + self.perfect.len() as u128
     }
 
-    /// Adds another chunk's result into this one.
-    pub fn merge(&mut self, other: &ChunkResult) {
+    /// How many numbers this result covers, for a result already checked
+    /// (every merged result is: [`ChunkResult::merge`] refuses what would
+    /// not fit). Saturates rather than wraps for one that was not.
+    pub fn checked(&self) -> u64 {
+        u64::try_from(self.count()).unwrap_or(u64::MAX)
+    }
+
+    /// Adds another chunk's result into this one (the perfect numbers kept
+    /// ascending). Refuses, leaving this one untouched, when a count, the
+    /// total or Σσ would not fit.
+    pub fn merge(&mut self, other: &ChunkResult) -> Result<(), Overflow> {
+        let abundant = self.abundant.checked_add(other.abundant).ok_or(Overflow)?;
+        let deficient = self
+            .deficient
+            .checked_add(other.deficient)
+            .ok_or(Overflow)?;
+        let sigma_sum = self
+            .sigma_sum
+            .checked_add(other.sigma_sum)
+            .ok_or(Overflow)?;
+        let perfect = self.perfect.len() as u128 + other.perfect.len() as u128;
+        if abundant as u128 + deficient as u128 + perfect > u64::MAX as u128 {
+            return Err(Overflow);
+        }
         self.perfect.extend_from_slice(&other.perfect);
         self.perfect.sort_unstable();
-        self.abundant += other.abundant;
-        self.deficient += other.deficient;
-        self.sigma_sum += other.sigma_sum;
+        self.abundant = abundant;
+        self.deficient = deficient;
+        self.sigma_sum = sigma_sum;
+        Ok(())
     }
 }
 
@@ -656,7 +692,7 @@ mod tests {
             for (i, &s) in sig.iter().enumerate() {
                 assert_eq!(s, sigma_naive(lo + i as u64));
             }
-            merged.merge(&kernel.run(lo, hi, |_| {}));
+            merged.merge(&kernel.run(lo, hi, |_| {})).unwrap();
             lo = hi + 1;
             k += 1;
         }
@@ -835,10 +871,54 @@ mod tests {
             deficient: 20,
             sigma_sum: 30,
         };
-        a.merge(&b);
+        a.merge(&b).unwrap();
         assert_eq!(a.perfect, vec![6, 28, 8128]);
         assert_eq!((a.abundant, a.deficient, a.sigma_sum), (11, 22, 33));
         assert_eq!(a.checked(), 36);
+    }
+
+    #[test]
+    fn merges_that_would_wrap_are_refused_and_change_nothing() {
+        let honest = ChunkResult {
+            perfect: vec![6],
+            abundant: 5,
+            deficient: 4,
+            sigma_sum: 100,
+        };
+        let forgeries = [
+            ChunkResult {
+                abundant: u64::MAX,
+                ..ChunkResult::default()
+            },
+            ChunkResult {
+                deficient: u64::MAX - 3,
+                ..ChunkResult::default()
+            },
+            ChunkResult {
+                sigma_sum: u128::MAX,
+                ..ChunkResult::default()
+            },
+            // Each count fits, their total does not.
+            ChunkResult {
+                abundant: u64::MAX - 5,
+                deficient: 1,
+                ..ChunkResult::default()
+            },
+        ];
+        for forged in forgeries {
+            let mut a = honest.clone();
+            assert_eq!(a.merge(&forged), Err(Overflow), "{forged:?}");
+            assert_eq!(a, honest, "untouched");
+        }
+        // abundant = 2^64 − 1 with deficient + 1: the count does not wrap to
+        // the chunk's length.
+        let wrapped = ChunkResult {
+            abundant: u64::MAX,
+            deficient: 11,
+            ..ChunkResult::default()
+        };
+        assert_eq!(wrapped.count(), u64::MAX as u128 + 11);
+        assert_eq!(wrapped.checked(), u64::MAX);
     }
 
     #[test]
