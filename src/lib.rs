@@ -27,4 +27,5 @@ pub mod sigma;
 pub mod supervisor;
 #[cfg(test)]
 mod test_rng;
+pub mod verify;
 pub mod worker;
