@@ -22,6 +22,7 @@ pub mod progress;
 pub mod protocol;
 pub mod ranges;
 pub mod report;
+pub mod sanitize;
 pub mod schedule;
 pub mod sigma;
 pub mod supervisor;
