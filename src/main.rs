@@ -4,7 +4,7 @@
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
-use supervisor::checkpoint::{self, Journal};
+use supervisor::checkpoint::{self, Journal, JournalLock};
 use supervisor::cli::{Cli, Command, Config, exit, one_line};
 use supervisor::events::EventLog;
 use supervisor::report::Summary;
@@ -28,6 +28,22 @@ fn main() -> ExitCode {
     let mut cfg = match Config::from_args(cli.run) {
         Ok(cfg) => cfg,
         Err(why) => return usage_error(&why),
+    };
+    if let (Some(events), Some(journal)) = (&cfg.events, &cfg.checkpoint)
+        && checkpoint::same_file(events, journal)
+    {
+        return usage_error(&format!(
+            "--events and --checkpoint both name {}: the events would overwrite the journal",
+            journal.display()
+        ));
+    }
+    // Held until the run ends: a second run on the same journal is refused.
+    let _journal_lock = match &cfg.checkpoint {
+        None => None,
+        Some(path) => match JournalLock::acquire(path) {
+            Ok(lock) => Some(lock),
+            Err(why) => return usage_error(&format!("--checkpoint {}: {why}", path.display())),
+        },
     };
     let journal = match open_journal(&mut cfg) {
         Ok(journal) => journal,
