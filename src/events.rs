@@ -1,11 +1,16 @@
 //! What happened during a run, as it happened: one timestamped line per
 //! event on stderr for a person, and optionally the same events as JSON
 //! lines in a file for a program.
+//!
+//! The event file is best effort: if a line cannot be written (a full disk,
+//! `/dev/full`), that is said once on stderr, the partial line is cut off
+//! where possible, nothing more is written to the file, and the run goes
+//! on; [`EventLog::complete`] then says the file misses events.
 
 use crate::hosts::LOCALHOST;
 use serde::Serialize;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::time::{Instant, SystemTime};
 
 /// A chunk as events name it.
@@ -206,7 +211,11 @@ struct Line<'a> {
 pub struct EventLog {
     start: Instant,
     stderr: bool,
-    file: Option<BufWriter<File>>,
+    file: Option<File>,
+    /// Bytes of whole lines in `file`.
+    written: u64,
+    /// Whether every event meant for the file reached it.
+    complete: bool,
     /// Lines of the live view now on the terminal, under the events.
     view_lines: usize,
 }
@@ -217,7 +226,9 @@ impl EventLog {
         EventLog {
             start: Instant::now(),
             stderr: !quiet,
-            file: file.map(BufWriter::new),
+            file,
+            written: 0,
+            complete: true,
             view_lines: 0,
         }
     }
@@ -265,10 +276,28 @@ impl EventLog {
                 t: self.start.elapsed().as_secs_f64(),
                 event: &event,
             };
-            if let Ok(json) = serde_json::to_string(&line) {
-                let _ = writeln!(file, "{json}");
-                let _ = file.flush();
+            let json = serde_json::to_string(&line).expect("an event always serializes") + "\n";
+            match file.write_all(json.as_bytes()) {
+                Ok(()) => self.written += json.len() as u64,
+                Err(e) => {
+                    // No torn last line where the file can be cut.
+                    let _ = file.set_len(self.written);
+                    self.file = None;
+                    self.complete = false;
+                    let erase = crate::progress::erase(std::mem::take(&mut self.view_lines));
+                    let _ = writeln!(
+                        io::stderr(),
+                        "{erase}supervisor: warning: cannot write the --events file ({e}); \
+                         the run goes on, and the file misses the events from here on"
+                    );
+                }
             }
         }
+    }
+
+    /// Whether every event meant for the `--events` file was written (true
+    /// without one).
+    pub fn complete(&self) -> bool {
+        self.complete
     }
 }

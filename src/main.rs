@@ -65,7 +65,8 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILED as u8);
         }
     };
-    let summary = Summary::new(&cfg, &outcome);
+    let mut summary = Summary::new(&cfg, &outcome);
+    summary.events_complete = log.complete();
     let text = if cfg.json {
         summary.to_json() + "\n"
     } else {
