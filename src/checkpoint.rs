@@ -288,6 +288,26 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Journal writes failed since the last one that worked: a failing disk
+/// is reported once, then counted, not once per attempt.
+#[derive(Debug, Default)]
+pub struct SaveFailures {
+    count: u64,
+}
+
+impl SaveFailures {
+    /// Counts a failed write; returns the count (1: the first, to report).
+    pub fn failed(&mut self) -> u64 {
+        self.count += 1;
+        self.count
+    }
+
+    /// A write worked: the count starts over.
+    pub fn succeeded(&mut self) {
+        self.count = 0;
+    }
+}
+
 /// An exclusive `flock` on a journal, held while a run uses it, so a second
 /// run on the same journal is refused instead of both writing it.
 ///
@@ -318,7 +338,7 @@ impl JournalLock {
                 .create(true)
                 .truncate(false)
                 .open(&path)
-                .map_err(|e| format!("cannot open its lock file {shown}: {e}"))?;
+                .map_err(|e| format!("cannot write its lock file {shown}: {e}"))?;
             // SAFETY: flock on a descriptor this function owns.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
                 let e = io::Error::last_os_error();
@@ -541,6 +561,14 @@ mod tests {
         fs::write(lock_path(&path), "999999\n").unwrap();
         let taken = JournalLock::acquire(&path).unwrap();
         drop(taken);
+    }
+
+    #[test]
+    fn save_failures_are_counted_from_the_last_success() {
+        let mut f = SaveFailures::default();
+        assert_eq!((f.failed(), f.failed(), f.failed()), (1, 2, 3));
+        f.succeeded();
+        assert_eq!(f.failed(), 1, "a new failing spell is reported again");
     }
 
     #[test]

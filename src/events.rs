@@ -94,8 +94,14 @@ pub enum Event {
     /// The journal was written at a stop.
     Checkpoint { path: String, finished: u64 },
     /// Writing the journal failed; the run goes on (the previous journal,
-    /// if any, is intact) and tries again at the next interval.
-    CheckpointFailed { path: String, error: String },
+    /// if any, is intact) and tries again at the next interval. Said for
+    /// the first failure since the last write that worked, and for the
+    /// run's last write; `failures` counts them in between.
+    CheckpointFailed {
+        path: String,
+        error: String,
+        failures: u64,
+    },
     /// A host was given up on: its workers are stopped, their chunks go
     /// to the other hosts.
     HostDown {
@@ -189,9 +195,22 @@ impl Event {
                 "host {host} is down ({failures} failures): {reason}; its chunks go to the other hosts"
             ),
             Event::Shutdown { reason } => format!("shutdown: {reason}"),
-            Event::CheckpointFailed { path, error } => {
-                format!("cannot write the checkpoint {path}: {error}; the run goes on")
-            }
+            Event::CheckpointFailed {
+                path,
+                error,
+                failures: 1,
+            } => format!(
+                "cannot write the checkpoint {path}: {error}; the run goes on \
+                 (further failures are counted, not shown)"
+            ),
+            Event::CheckpointFailed {
+                path,
+                error,
+                failures,
+            } => format!(
+                "cannot write the checkpoint {path}: {error} \
+                 ({failures} failed writes in a row); the run goes on"
+            ),
             Event::Checkpoint { path, finished } => {
                 format!("checkpoint written to {path}: {finished} numbers finished")
             }
