@@ -320,3 +320,45 @@ impl EventLog {
         self.complete
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn some_event() -> Event {
+        Event::Shutdown {
+            reason: "a test".into(),
+        }
+    }
+
+    #[test]
+    fn events_are_whole_json_lines_and_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let mut log = EventLog::new(true, Some(File::create(&path).unwrap()));
+        log.emit(some_event());
+        log.emit(some_event());
+        assert!(log.complete());
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["event"], "shutdown");
+        }
+        assert!(EventLog::silent().complete(), "no file, nothing missed");
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_written_makes_the_log_incomplete() {
+        let Ok(full) = File::options().write(true).open("/dev/full") else {
+            eprintln!("NOT RUN: no /dev/full");
+            return;
+        };
+        let mut log = EventLog::new(true, Some(full));
+        log.emit(some_event());
+        assert!(!log.complete());
+        assert!(log.file.is_none(), "no more attempts");
+        log.emit(some_event());
+        assert!(!log.complete());
+    }
+}

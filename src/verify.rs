@@ -136,8 +136,12 @@ fn sigma_sum_bounds(lo: u64, hi: u64, r: &ChunkResult) -> (u128, u128) {
     let len = (hi - lo + 1) as u128;
     let a = r.abundant; // ≤ hi − lo + 1
     let perfect_extra: u128 = r.perfect.iter().map(|&n| n as u128 - 1).sum();
-    let low = all + len - (lo == 1) as u128 + perfect_extra + sum_of(lo, lo + a - 1).min(all);
-    let high = 2 * all + (ABUNDANCY_BOUND - 2) * if a == 0 { 0 } else { sum_of(hi - (a - 1), hi) };
+    // The a smallest and the a largest numbers of the chunk (empty if a = 0;
+    // hi ≤ MAX_SUPPORTED, so hi + 1 fits).
+    let smallest = sum_of(lo, lo + a - 1);
+    let largest = sum_of(hi + 1 - a, hi);
+    let low = all + len - (lo == 1) as u128 + perfect_extra + smallest;
+    let high = 2 * all + (ABUNDANCY_BOUND - 2) * largest;
     (low, high)
 }
 
