@@ -9,12 +9,21 @@
 //! SIGKILL at any moment leaves the old journal or the new one, never a torn
 //! one; a journal that is torn anyway (copied half, edited by hand) fails its
 //! checksum and is refused.
+//!
+//! A checksum is no authentication (anyone can recompute it), so decoding
+//! also checks that the content is possible ([`validate`]): ranges, counts,
+//! each perfect number and Σσ against the identity. While a run uses a
+//! journal it holds a [`JournalLock`] on it, so two runs never share one.
 
 use crate::protocol::PROGRAM_VERSION;
-use crate::sigma::ChunkResult;
+use crate::sanitize;
+use crate::sigma::{ChunkResult, MAX_SUPPORTED, sigma_sum_upto};
+use crate::verify;
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The first line of every journal; the number is the format version.
@@ -53,7 +62,7 @@ impl Journal {
         if self.program != PROGRAM_VERSION {
             return Err(format!(
                 "it was written by supervisor {}, this is {PROGRAM_VERSION}",
-                self.program
+                sanitize::text(&self.program)
             ));
         }
         let mut differs = Vec::new();
@@ -76,10 +85,114 @@ impl Journal {
         }
     }
 
-    /// How many numbers it holds as finished.
+    /// How many numbers it holds as finished (for a journal that passed
+    /// [`validate`]; saturates rather than wraps for one that did not).
     pub fn finished(&self) -> u64 {
-        self.done.iter().map(|&(lo, hi)| hi - lo + 1).sum()
+        u64::try_from(finished_exactly(&self.done)).unwrap_or(u64::MAX)
     }
+}
+
+/// How many numbers the ranges hold, each range counted as if valid.
+fn finished_exactly(done: &[(u64, u64)]) -> u128 {
+    done.iter()
+        .map(|&(lo, hi)| (hi as u128 + 1).saturating_sub(lo as u128))
+        .sum()
+}
+
+/// The most finished ranges a journal may hold. An honest journal holds
+/// about one per worker slot in flight when the run stopped plus one per
+/// quarantined range (a resumed run fills the holes first); checking one
+/// costs two evaluations of the Σσ identity (0.7 ms at 10^10, 20 to 50 ms at
+/// 10^13).
+pub const MAX_RANGES: usize = 1 << 14;
+
+/// Checks that a journal's content is possible, whatever its checksum:
+/// its range within what the program supports and a positive chunk size;
+/// its finished ranges non-empty, ascending, disjoint and inside
+/// `[min, max]`; its counts adding up to the numbers finished; its perfect
+/// numbers ascending, inside the finished ranges and each confirmed
+/// ([`verify::is_perfect`]); its Σσ equal to the identity over the finished
+/// ranges. The error says the first thing wrong, in one line.
+pub fn validate(j: &Journal) -> Result<(), String> {
+    let (min, max) = (j.min, j.max);
+    if !(1 <= min && min <= max && max <= MAX_SUPPORTED) {
+        return Err(format!(
+            "its range [{min}, {max}] is not within [1, {MAX_SUPPORTED}]"
+        ));
+    }
+    if j.chunk == 0 {
+        return Err("its chunk size is 0".into());
+    }
+    if j.done.len() > MAX_RANGES {
+        return Err(format!(
+            "it holds {} finished ranges, more than the {MAX_RANGES} a run leaves",
+            j.done.len()
+        ));
+    }
+    for (i, &(lo, hi)) in j.done.iter().enumerate() {
+        if lo > hi {
+            return Err(format!("its finished range [{lo}, {hi}] is empty"));
+        }
+        if lo < min || hi > max {
+            return Err(format!(
+                "its finished range [{lo}, {hi}] is outside the run's [{min}, {max}]"
+            ));
+        }
+        if i > 0 && j.done[i - 1].1 >= lo {
+            let (plo, phi) = j.done[i - 1];
+            return Err(format!(
+                "its finished ranges [{plo}, {phi}] and [{lo}, {hi}] overlap or are out of order"
+            ));
+        }
+    }
+    let r = &j.result;
+    let finished = finished_exactly(&j.done);
+    if r.count() != finished {
+        return Err(format!(
+            "its counts add up to {} ({} abundant, {} deficient, {} perfect), \
+             its finished ranges hold {finished} numbers",
+            r.count(),
+            r.abundant,
+            r.deficient,
+            r.perfect.len()
+        ));
+    }
+    if r.perfect.len() > verify::MAX_PERFECT {
+        return Err(format!(
+            "it claims {} perfect numbers; at most {} exist up to {MAX_SUPPORTED}",
+            r.perfect.len(),
+            verify::MAX_PERFECT
+        ));
+    }
+    if let Some(w) = r.perfect.windows(2).find(|w| w[0] >= w[1]) {
+        return Err(format!(
+            "its perfect numbers are not strictly ascending ({} then {})",
+            w[0], w[1]
+        ));
+    }
+    let inside = |n: u64| j.done.iter().any(|&(lo, hi)| lo <= n && n <= hi);
+    if let Some(n) = r.perfect.iter().find(|&&n| !inside(n)) {
+        return Err(format!(
+            "it claims {n} perfect, outside its finished ranges"
+        ));
+    }
+    if let Some(n) = r.perfect.iter().find(|&&n| !verify::is_perfect(n)) {
+        return Err(format!("it claims {n} perfect, which it is not"));
+    }
+    // Σσ over the ranges: contiguous ones telescope, so S is evaluated at
+    // each range's end and before each range's start.
+    let expected: u128 = j
+        .done
+        .iter()
+        .map(|&(lo, hi)| sigma_sum_upto(hi) - sigma_sum_upto(lo - 1))
+        .sum();
+    if r.sigma_sum != expected {
+        return Err(format!(
+            "its Σσ {} is not the identity's {expected} over its finished ranges",
+            r.sigma_sum
+        ));
+    }
+    Ok(())
 }
 
 /// FNV-1a, 64 bits: enough to catch a torn or edited journal.
@@ -123,7 +236,14 @@ pub fn decode(bytes: &[u8]) -> Result<Journal, String> {
     if sum != format!("fnv1a64 {:016x}", checksum(body.as_bytes())) {
         return Err("its checksum does not match: it is corrupted or truncated".into());
     }
-    serde_json::from_str(body).map_err(|e| format!("its content is damaged ({e})"))
+    let journal: Journal = serde_json::from_str(body).map_err(|e| {
+        format!(
+            "its content is damaged ({})",
+            sanitize::text(&e.to_string())
+        )
+    })?;
+    validate(&journal).map_err(|why| format!("it is not a possible journal: {why}"))?;
+    Ok(journal)
 }
 
 /// Loads the journal at `path`.
@@ -168,6 +288,117 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Journal writes failed since the last one that worked: a failing disk
+/// is reported once, then counted, not once per attempt.
+#[derive(Debug, Default)]
+pub struct SaveFailures {
+    count: u64,
+}
+
+impl SaveFailures {
+    /// Counts a failed write; returns the count (1: the first, to report).
+    pub fn failed(&mut self) -> u64 {
+        self.count += 1;
+        self.count
+    }
+
+    /// A write worked: the count starts over.
+    pub fn succeeded(&mut self) {
+        self.count = 0;
+    }
+}
+
+/// An exclusive `flock` on a journal, held while a run uses it, so a second
+/// run on the same journal is refused instead of both writing it.
+///
+/// The lock is on a file beside the journal, `JOURNAL.lock`, not on the
+/// journal itself: the journal is replaced by renames, and a lock on it
+/// would stay with the old file. The lock file holds the pid of the run
+/// that holds it, for the refusal to name; it is removed when the lock is
+/// dropped (a run that is killed leaves it behind, unlocked, and the next
+/// run takes it over). A description opened before the file was removed
+/// can still be locked: after locking, the file is checked to be the one at
+/// the path still, and opened again if not.
+#[derive(Debug)]
+pub struct JournalLock {
+    path: PathBuf,
+    /// Held open: closing it releases the lock.
+    _file: File,
+}
+
+impl JournalLock {
+    /// Locks the journal at `journal`, or says which run holds it.
+    pub fn acquire(journal: &Path) -> Result<JournalLock, String> {
+        let path = lock_path(journal);
+        let shown = path.display();
+        loop {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| format!("cannot write its lock file {shown}: {e}"))?;
+            // SAFETY: flock on a descriptor this function owns.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::WouldBlock {
+                    return Err(format!("cannot lock {shown}: {e}"));
+                }
+                let mut text = String::new();
+                let _ = file.take(32).read_to_string(&mut text);
+                let holder = match text.trim().parse::<u32>() {
+                    Ok(pid) => format!("another run (pid {pid})"),
+                    Err(_) => "another run".to_string(),
+                };
+                return Err(format!(
+                    "it is in use by {holder}; wait for that run to end, or stop it"
+                ));
+            }
+            let held = file.metadata().map_err(|e| e.to_string())?;
+            match fs::metadata(&path) {
+                Ok(now) if (now.dev(), now.ino()) == (held.dev(), held.ino()) => {}
+                _ => continue, // removed by the run that held it: again
+            }
+            file.set_len(0)
+                .and_then(|()| writeln!(file, "{}", std::process::id()))
+                .map_err(|e| format!("cannot write its lock file {shown}: {e}"))?;
+            return Ok(JournalLock { path, _file: file });
+        }
+    }
+}
+
+impl Drop for JournalLock {
+    /// Removes the lock file while still holding the lock, then releases it.
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+        // `file` is closed next, which releases the lock.
+    }
+}
+
+/// The lock file of the journal at `journal`.
+pub fn lock_path(journal: &Path) -> PathBuf {
+    let mut name = journal.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Whether two paths name the same file: the same device and inode when
+/// both exist, else the same canonical folder and name.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    if let (Ok(x), Ok(y)) = (fs::metadata(a), fs::metadata(b)) {
+        return (x.dev(), x.ino()) == (y.dev(), y.ino());
+    }
+    let place = |p: &Path| {
+        let dir = fs::canonicalize(folder_of(p)).ok()?;
+        Some(dir.join(p.file_name()?))
+    };
+    match (place(a), place(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 /// The name temporary files of the journal at `path` start with.
 fn temp_prefix(path: &Path) -> String {
     let name = path
@@ -188,19 +419,170 @@ fn folder_of(path: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
+    use crate::sigma::Kernel;
+
+    /// The honest result over `done`, from the sieve.
+    fn result_over(max: u64, done: &[(u64, u64)]) -> ChunkResult {
+        let mut kernel = Kernel::new(max);
+        let mut r = ChunkResult::default();
+        for &(lo, hi) in done {
+            r.merge(&kernel.run(lo, hi, |_| {})).unwrap();
+        }
+        r
+    }
+
     fn sample() -> Journal {
-        Journal::new(
-            1,
-            1000,
-            100,
-            vec![(1, 300), (501, 600)],
-            ChunkResult {
-                perfect: vec![6, 28, 496],
-                abundant: 90,
-                deficient: 307,
-                sigma_sum: 123_456_789_012_345_678_901_234_567_890,
+        let done = vec![(1, 300), (501, 600)];
+        let result = result_over(1000, &done);
+        assert_eq!(result.perfect, vec![6, 28]);
+        Journal::new(1, 1000, 100, done, result)
+    }
+
+    /// A journal's bytes with a valid checksum, as anyone can make them.
+    fn forged(edit: impl FnOnce(&mut Journal)) -> Result<Journal, String> {
+        let mut j = sample();
+        edit(&mut j);
+        decode(&encode(&j))
+    }
+
+    #[test]
+    fn forged_journals_with_valid_checksums_are_refused() {
+        assert_eq!(forged(|_| {}), Ok(sample()));
+        let refused = |edit: &dyn Fn(&mut Journal), want: &str| {
+            let e = forged(edit).unwrap_err();
+            assert!(e.starts_with("it is not a possible journal: "), "{e}");
+            assert!(e.contains(want), "{e:?} should say {want:?}");
+        };
+        // The issue's forgeries: an empty range and chunk 0 (which
+        // panicked), a range outside [min, max] (resumed: 1000001), a
+        // perfect list of 1..199999, Σσ of 2^128 − 1.
+        refused(&|j| j.done = vec![(5, 4)], "[5, 4] is empty");
+        refused(&|j| j.chunk = 0, "chunk size is 0");
+        refused(
+            &|j| {
+                j.done.push((1001, 2_000_000));
+                j.result.deficient += 1_999_000;
             },
-        )
+            "outside the run's [1, 1000]",
+        );
+        refused(
+            &|j| {
+                j.result.perfect = (1..200_000).collect();
+            },
+            "199999 perfect",
+        );
+        refused(&|j| j.result.sigma_sum = u128::MAX, "identity");
+        // And the rest of what must hold.
+        refused(&|j| j.done = vec![(501, 600), (1, 300)], "out of order");
+        refused(&|j| j.done = vec![(1, 300), (300, 600)], "overlap");
+        refused(&|j| j.result.abundant += 1, "add up to 401");
+        refused(
+            &|j| {
+                j.result.abundant = u64::MAX;
+                j.result.deficient += 1;
+            },
+            "add up to",
+        );
+        refused(&|j| j.result.perfect = vec![28, 6], "ascending");
+        refused(
+            &|j| {
+                j.result.perfect = vec![6, 28, 496];
+                j.result.deficient -= 1;
+            },
+            "496 perfect, outside",
+        );
+        refused(
+            &|j| {
+                j.result.perfect = vec![6, 28, 30];
+                j.result.abundant -= 1;
+            },
+            "30 perfect, which it is not",
+        );
+        refused(&|j| (j.min, j.max) = (10, 9), "[10, 9]");
+        refused(&|j| j.max = MAX_SUPPORTED + 1, "not within");
+        refused(&|j| j.min = 0, "not within");
+        refused(
+            &|j| {
+                j.done = (0..=MAX_RANGES as u64)
+                    .map(|i| (2 * i + 1, 2 * i + 1))
+                    .collect()
+            },
+            "finished ranges",
+        );
+        // Σσ moved from one place to another without changing the total
+        // is invisible to the total, but the counts are checked: moving
+        // numbers between abundant and deficient is not (no identity
+        // covers it; the journal is only as good as the run that wrote it).
+        assert!(
+            forged(|j| {
+                j.result.abundant += 10;
+                j.result.deficient -= 10;
+            })
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_journal_of_escape_codes_is_shown_clean() {
+        let mut j = sample();
+        j.program = "\x1b[2J\x1b]0;pwned\x07".into();
+        let e = j.check_matches(1, 1000, 100).unwrap_err();
+        assert!(!e.chars().any(|c| c.is_control()), "{e:?}");
+        let body = String::from_utf8(encode(&sample())).unwrap();
+        let bad = body.replacen("\"min\":1", "\"min\":\"\\u001b[2J\"", 1);
+        let line = bad.lines().nth(1).unwrap();
+        let bytes = format!(
+            "{HEADER}\n{line}\nfnv1a64 {:016x}\n",
+            checksum(line.as_bytes())
+        );
+        let e = decode(bytes.as_bytes()).unwrap_err();
+        assert!(
+            e.contains("damaged") && !e.chars().any(|c| c.is_control()),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_second_lock_names_the_first_holder_and_outlives_saves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.journal");
+        let lock = JournalLock::acquire(&path).unwrap();
+        assert!(lock_path(&path).exists());
+        // Saves replace the journal by renames; the lock is beside it.
+        save(&path, &sample()).unwrap();
+        save(&path, &sample()).unwrap();
+        let e = JournalLock::acquire(&path).unwrap_err();
+        assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
+        drop(lock);
+        assert!(!lock_path(&path).exists(), "removed with the lock");
+        let again = JournalLock::acquire(&path).unwrap();
+        drop(again);
+        // A lock file a killed run left behind (no lock held) is taken over.
+        fs::write(lock_path(&path), "999999\n").unwrap();
+        let taken = JournalLock::acquire(&path).unwrap();
+        drop(taken);
+    }
+
+    #[test]
+    fn save_failures_are_counted_from_the_last_success() {
+        let mut f = SaveFailures::default();
+        assert_eq!((f.failed(), f.failed(), f.failed()), (1, 2, 3));
+        f.succeeded();
+        assert_eq!(f.failed(), 1, "a new failing spell is reported again");
+    }
+
+    #[test]
+    fn same_file_sees_through_other_spellings() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("j");
+        let dotted = dir.path().join(".").join("j");
+        assert!(same_file(&a, &dotted), "neither exists yet");
+        fs::write(&a, "x").unwrap();
+        assert!(same_file(&a, &dotted));
+        let link = dir.path().join("l");
+        std::os::unix::fs::symlink(&a, &link).unwrap();
+        assert!(same_file(&a, &link));
+        assert!(!same_file(&a, &dir.path().join("k")));
     }
 
     #[test]
@@ -210,7 +592,8 @@ mod tests {
         save(&path, &sample()).unwrap();
         assert_eq!(load(&path).unwrap(), sample());
         let mut later = sample();
-        later.done.push((601, 700));
+        later.done = vec![(1, 300), (501, 700)];
+        later.result = result_over(1000, &later.done);
         save(&path, &later).unwrap();
         assert_eq!(load(&path).unwrap(), later);
         let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();

@@ -1,11 +1,16 @@
 //! What happened during a run, as it happened: one timestamped line per
 //! event on stderr for a person, and optionally the same events as JSON
 //! lines in a file for a program.
+//!
+//! The event file is best effort: if a line cannot be written (a full disk,
+//! `/dev/full`), that is said once on stderr, the partial line is cut off
+//! where possible, nothing more is written to the file, and the run goes
+//! on; [`EventLog::complete`] then says the file misses events.
 
 use crate::hosts::LOCALHOST;
 use serde::Serialize;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::time::{Instant, SystemTime};
 
 /// A chunk as events name it.
@@ -99,8 +104,14 @@ pub enum Event {
     /// The journal was written at a stop.
     Checkpoint { path: String, finished: u64 },
     /// Writing the journal failed; the run goes on (the previous journal,
-    /// if any, is intact) and tries again at the next interval.
-    CheckpointFailed { path: String, error: String },
+    /// if any, is intact) and tries again at the next interval. Said for
+    /// the first failure since the last write that worked, and for the
+    /// run's last write; `failures` counts them in between.
+    CheckpointFailed {
+        path: String,
+        error: String,
+        failures: u64,
+    },
     /// A host was given up on: its workers are stopped, their chunks go
     /// to the other hosts.
     HostDown {
@@ -264,9 +275,22 @@ impl Event {
                 Some(s) => format!("continued after {s:.1}s: {why}"),
                 None => format!("continued: {why}"),
             },
-            Event::CheckpointFailed { path, error } => {
-                format!("cannot write the checkpoint {path}: {error}; the run goes on")
-            }
+            Event::CheckpointFailed {
+                path,
+                error,
+                failures: 1,
+            } => format!(
+                "cannot write the checkpoint {path}: {error}; the run goes on \
+                 (further failures are counted, not shown)"
+            ),
+            Event::CheckpointFailed {
+                path,
+                error,
+                failures,
+            } => format!(
+                "cannot write the checkpoint {path}: {error} \
+                 ({failures} failed writes in a row); the run goes on"
+            ),
             Event::Checkpoint { path, finished } => {
                 format!("checkpoint written to {path}: {finished} numbers finished")
             }
@@ -320,7 +344,11 @@ struct Line<'a> {
 pub struct EventLog {
     start: Instant,
     stderr: bool,
-    file: Option<BufWriter<File>>,
+    file: Option<File>,
+    /// Bytes of whole lines in `file`.
+    written: u64,
+    /// Whether every event meant for the file reached it.
+    complete: bool,
     /// Lines of the live view now on the terminal, under the events.
     view_lines: usize,
     /// What a worker's id is called in lines: `pid`, or `tid` for threads.
@@ -333,7 +361,9 @@ impl EventLog {
         EventLog {
             start: Instant::now(),
             stderr: !quiet,
-            file: file.map(BufWriter::new),
+            file,
+            written: 0,
+            complete: true,
             view_lines: 0,
             ident: "pid",
         }
@@ -388,17 +418,72 @@ impl EventLog {
                 t: self.start.elapsed().as_secs_f64(),
                 event: &event,
             };
-            if let Ok(json) = serde_json::to_string(&line) {
-                let _ = writeln!(file, "{json}");
-                let _ = file.flush();
+            let json = serde_json::to_string(&line).expect("an event always serializes") + "\n";
+            match file.write_all(json.as_bytes()) {
+                Ok(()) => self.written += json.len() as u64,
+                Err(e) => {
+                    // No torn last line where the file can be cut.
+                    let _ = file.set_len(self.written);
+                    self.file = None;
+                    self.complete = false;
+                    let erase = crate::progress::erase(std::mem::take(&mut self.view_lines));
+                    let _ = writeln!(
+                        io::stderr(),
+                        "{erase}supervisor: warning: cannot write the --events file ({e}); \
+                         the run goes on, and the file misses the events from here on"
+                    );
+                }
             }
         }
+    }
+
+    /// Whether every event meant for the `--events` file was written (true
+    /// without one).
+    pub fn complete(&self) -> bool {
+        self.complete
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn some_event() -> Event {
+        Event::Shutdown {
+            reason: "a test".into(),
+        }
+    }
+
+    #[test]
+    fn events_are_whole_json_lines_and_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let mut log = EventLog::new(true, Some(File::create(&path).unwrap()));
+        log.emit(some_event());
+        log.emit(some_event());
+        assert!(log.complete());
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["event"], "shutdown");
+        }
+        assert!(EventLog::silent().complete(), "no file, nothing missed");
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_written_makes_the_log_incomplete() {
+        let Ok(full) = File::options().write(true).open("/dev/full") else {
+            eprintln!("NOT RUN: no /dev/full");
+            return;
+        };
+        let mut log = EventLog::new(true, Some(full));
+        log.emit(some_event());
+        assert!(!log.complete());
+        assert!(log.file.is_none(), "no more attempts");
+        log.emit(some_event());
+        assert!(!log.complete());
+    }
 
     fn died(status: &str, cause: &str) -> Event {
         Event::Died {

@@ -458,19 +458,9 @@ impl StderrLines {
     fn take_line(&mut self) -> String {
         let bytes = std::mem::take(&mut self.partial);
         // No terminal control sequences from another host on our terminal.
-        let mut line: String = String::from_utf8_lossy(&bytes)
-            .trim_end()
-            .chars()
-            .map(|c| {
-                if c.is_control() && c != '\t' {
-                    '\u{fffd}'
-                } else {
-                    c
-                }
-            })
-            .collect();
+        let mut line = crate::sanitize::text(String::from_utf8_lossy(&bytes).trim_end());
         if std::mem::take(&mut self.cut) {
-            line.push_str(" […]");
+            line.push_str(crate::sanitize::CUT);
         }
         line
     }

@@ -24,6 +24,7 @@ pub mod progress;
 pub mod protocol;
 pub mod ranges;
 pub mod report;
+pub mod sanitize;
 pub mod schedule;
 pub mod sigma;
 pub mod slot;
@@ -31,4 +32,5 @@ pub mod supervisor;
 #[cfg(test)]
 mod test_rng;
 pub mod timeline;
+pub mod verify;
 pub mod worker;

@@ -4,7 +4,7 @@
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
-use supervisor::checkpoint::{self, Journal};
+use supervisor::checkpoint::{self, Journal, JournalLock};
 use supervisor::cli::{Cli, Command, Config, Mode, exit, one_line};
 use supervisor::events::{Event, EventLog};
 use supervisor::inherited;
@@ -54,6 +54,22 @@ fn main() -> ExitCode {
             return usage_error(&why);
         }
     }
+    if let (Some(events), Some(journal)) = (&cfg.events, &cfg.checkpoint)
+        && checkpoint::same_file(events, journal)
+    {
+        return usage_error(&format!(
+            "--events and --checkpoint both name {}: the events would overwrite the journal",
+            journal.display()
+        ));
+    }
+    // Held until the run ends: a second run on the same journal is refused.
+    let _journal_lock = match &cfg.checkpoint {
+        None => None,
+        Some(path) => match JournalLock::acquire(path) {
+            Ok(lock) => Some(lock),
+            Err(why) => return usage_error(&format!("--checkpoint {}: {why}", path.display())),
+        },
+    };
     let journal = match open_journal(&mut cfg) {
         Ok(journal) => journal,
         Err(why) => return usage_error(&why),
@@ -81,7 +97,8 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILED as u8);
         }
     };
-    let summary = Summary::new(&cfg, &outcome);
+    let mut summary = Summary::new(&cfg, &outcome);
+    summary.events_complete = log.complete();
     let text = if cfg.json {
         summary.to_json() + "\n"
     } else {

@@ -65,6 +65,9 @@ pub struct Summary {
     pub abandoned: u64,
     /// Numbers taken from the journal of the run this one resumed.
     pub resumed: u64,
+    /// Whether every event reached the `--events` file (true without one);
+    /// set by the caller from [`crate::events::EventLog::complete`].
+    pub events_complete: bool,
     pub workers: Vec<WorkerLine>,
     pub hosts: Vec<HostLine>,
     pub elapsed_s: f64,
@@ -139,6 +142,7 @@ impl Summary {
             stalls: outcome.stalls,
             abandoned: outcome.abandoned,
             resumed: outcome.resumed,
+            events_complete: true,
             workers: outcome
                 .slots
                 .iter()
@@ -249,6 +253,12 @@ impl Summary {
         }
         for [lo, hi] in &self.quarantined {
             let _ = writeln!(w, "quarantined:     [{lo}, {hi}] (not checked)");
+        }
+        if !self.events_complete {
+            let _ = writeln!(
+                w,
+                "events:          incomplete (the --events file could not be written)"
+            );
         }
         if let Some(why) = &self.interrupted {
             let _ = writeln!(w, "stopped early:   {why}; the counts above are partial");

@@ -151,13 +151,14 @@ impl Schedule {
         self.cursor <= self.max
     }
 
-    /// Resumes a run: the numbers in `done` are already counted in `result`
-    /// and are never handed out again.
+    /// Resumes a run, before any chunk is handed out: the numbers in `done`
+    /// are already counted in `result` (a journal's, checked when it was
+    /// read), which becomes the tally, and are never handed out again.
     pub fn resume(&mut self, done: &[(u64, u64)], result: &ChunkResult) {
         for &(lo, hi) in done {
             self.done.insert(lo, hi);
         }
-        lock(&self.result).merge(result);
+        *lock(&self.result) = result.clone();
     }
 
     /// The numbers counted so far, as ranges.
@@ -180,16 +181,19 @@ impl Schedule {
         if chunk.id != id {
             return Completion::Stale;
         }
-        if result.checked() != chunk.len()
+        let miscounted = Completion::Miscounted {
+            chunk,
+            checked: result.checked(),
+        };
+        if result.count() != chunk.len() as u128
             || result.perfect.iter().any(|&n| n < chunk.lo || n > chunk.hi)
         {
-            return Completion::Miscounted {
-                chunk,
-                checked: result.checked(),
-            };
+            return miscounted;
+        }
+        if lock(&self.result).merge(result).is_err() {
+            return miscounted;
         }
         self.in_flight.remove(&slot);
-        lock(&self.result).merge(result);
         self.done.insert(chunk.lo, chunk.hi);
         Completion::Accepted { chunk }
     }
@@ -361,6 +365,37 @@ mod tests {
         assert_eq!(half.len(), 50_000);
         assert!(s.is_suspect(0), "a half of a split chunk");
         assert!(!s.is_suspect(1), "a slot with no chunk");
+    }
+
+    #[test]
+    fn counts_that_wrap_to_the_chunk_length_are_miscounted() {
+        let mut s = Schedule::new(1, 100, 50, POLICY);
+        let a = s.take(0).unwrap();
+        // 2^64 − 1 + 51 wraps to 50 in a u64.
+        let wrapped = ChunkResult {
+            abundant: u64::MAX,
+            deficient: 51,
+            ..Default::default()
+        };
+        assert!(matches!(
+            s.complete(0, a.id, &wrapped),
+            Completion::Miscounted { .. }
+        ));
+        // Σσ that would wrap the tally.
+        assert!(matches!(
+            s.complete(0, a.id, &result_for(a)),
+            Completion::Accepted { .. }
+        ));
+        let b = s.take(0).unwrap();
+        let huge = ChunkResult {
+            sigma_sum: u128::MAX,
+            ..result_for(b)
+        };
+        assert!(matches!(
+            s.complete(0, b.id, &huge),
+            Completion::Miscounted { .. }
+        ));
+        assert_eq!(s.result().checked(), 50, "nothing of either counted");
     }
 
     #[test]

@@ -204,6 +204,7 @@ struct Checkpoint {
     path: PathBuf,
     every: Duration,
     next: Instant,
+    failures: checkpoint::SaveFailures,
 }
 
 /// How long a worker that closed its pipe gets to finish exiting before it
@@ -344,6 +345,7 @@ impl<'a> Supervisor<'a> {
                 path,
                 every: cfg.checkpoint_every,
                 next: now + cfg.checkpoint_every,
+                failures: Default::default(),
             }),
             next_draw: cfg.progress.then_some(now),
             heartbeat: cfg.heartbeat,
@@ -481,16 +483,24 @@ impl<'a> Supervisor<'a> {
             self.schedule.done(),
             self.schedule.result(),
         );
-        match checkpoint::save(&cp.path, &journal) {
+        let saved = checkpoint::save(&cp.path, &journal);
+        if saved.is_ok() {
+            cp.failures.succeeded();
+        }
+        match saved {
             Ok(()) if last => self.log.emit(Event::Checkpoint {
                 path: cp.path.display().to_string(),
                 finished: journal.finished(),
             }),
             Ok(()) => {}
-            Err(e) => self.log.emit(Event::CheckpointFailed {
-                path: cp.path.display().to_string(),
-                error: e.to_string(),
-            }),
+            Err(e) => match cp.failures.failed() {
+                failures if failures == 1 || last => self.log.emit(Event::CheckpointFailed {
+                    path: cp.path.display().to_string(),
+                    error: e.to_string(),
+                    failures,
+                }),
+                _ => {}
+            },
         }
     }
 

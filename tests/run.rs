@@ -182,6 +182,7 @@ fn json_summary_has_the_documented_keys() {
         "quarantined",
         "restarts",
         "stalls",
+        "events_complete",
         "workers",
         "elapsed_s",
     ] {

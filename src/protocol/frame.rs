@@ -66,7 +66,7 @@ impl From<io::Error> for FrameError {
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
     let mut frame = vec![0u8; HEADER];
     bincode::serde::encode_into_std_write(msg, &mut frame, config())
-        .map_err(|e| FrameError::Malformed(e.to_string()))?;
+        .map_err(|e| FrameError::Malformed(crate::sanitize::text(&e.to_string())))?;
     let len = frame.len() - HEADER;
     if len > MAX_FRAME {
         return Err(FrameError::TooLarge {
@@ -80,7 +80,7 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
 /// Decodes one payload (without its header) into exactly one message.
 pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
     let (msg, used) = bincode::serde::decode_from_slice(payload, config())
-        .map_err(|e| FrameError::Malformed(e.to_string()))?;
+        .map_err(|e| FrameError::Malformed(crate::sanitize::text(&e.to_string())))?;
     if used != payload.len() {
         return Err(FrameError::Malformed(format!(
             "{} trailing bytes after the message",

@@ -96,6 +96,8 @@ pub fn check_hello(protocol: u32, version: &str) -> Result<(), String> {
     if protocol == PROTOCOL_VERSION && version == PROGRAM_VERSION {
         Ok(())
     } else {
+        // The version comes from the worker: it may carry escape codes.
+        let version = crate::sanitize::text(version);
         Err(format!(
             "the worker is version {version} (protocol {protocol}), \
              this supervisor is version {PROGRAM_VERSION} (protocol {PROTOCOL_VERSION}); \
@@ -176,5 +178,12 @@ mod tests {
         );
         let err = check_hello(PROTOCOL_VERSION, "0.0.0-other").unwrap_err();
         assert!(err.contains("0.0.0-other"), "{err}");
+        let long = format!("1.0\x1b[2J\x1b]0;pwned\x07{}", "x".repeat(1 << 20));
+        let err = check_hello(PROTOCOL_VERSION, &long).unwrap_err();
+        assert!(
+            !err.chars().any(|c| c.is_control()),
+            "no escape codes: {err}"
+        );
+        assert!(err.len() < 4096, "bounded");
     }
 }

@@ -53,19 +53,55 @@ pub struct ChunkResult {
     pub sigma_sum: u128,
 }
 
+/// A merge whose sums would not fit: no honest pair of results can cause it
+/// (their counts add up to at most 10^13, their Σσ to below 10^27), so the
+/// result being merged is forged or corrupt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overflow;
+
+impl std::fmt::Display for Overflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the merged counts or Σσ would overflow")
+    }
+}
+
 impl ChunkResult {
-    /// How many numbers this result covers.
-    pub fn checked(&self) -> u64 {
-        self.abundant + self.deficient + self.perfect.len() as u64
+    /// How many numbers this result covers, exactly: the three counts of a
+    /// forged result may add up past `u64::MAX`, never past `u128::MAX`.
+    pub fn count(&self) -> u128 {
+        self.abundant as u128 + self.deficient as u128 + self.perfect.len() as u128
     }
 
-    /// Adds another chunk's result into this one.
-    pub fn merge(&mut self, other: &ChunkResult) {
+    /// How many numbers this result covers, for a result already checked
+    /// (every merged result is: [`ChunkResult::merge`] refuses what would
+    /// not fit). Saturates rather than wraps for one that was not.
+    pub fn checked(&self) -> u64 {
+        u64::try_from(self.count()).unwrap_or(u64::MAX)
+    }
+
+    /// Adds another chunk's result into this one (the perfect numbers kept
+    /// ascending). Refuses, leaving this one untouched, when a count, the
+    /// total or Σσ would not fit.
+    pub fn merge(&mut self, other: &ChunkResult) -> Result<(), Overflow> {
+        let abundant = self.abundant.checked_add(other.abundant).ok_or(Overflow)?;
+        let deficient = self
+            .deficient
+            .checked_add(other.deficient)
+            .ok_or(Overflow)?;
+        let sigma_sum = self
+            .sigma_sum
+            .checked_add(other.sigma_sum)
+            .ok_or(Overflow)?;
+        let perfect = self.perfect.len() as u128 + other.perfect.len() as u128;
+        if abundant as u128 + deficient as u128 + perfect > u64::MAX as u128 {
+            return Err(Overflow);
+        }
         self.perfect.extend_from_slice(&other.perfect);
         self.perfect.sort_unstable();
-        self.abundant += other.abundant;
-        self.deficient += other.deficient;
-        self.sigma_sum += other.sigma_sum;
+        self.abundant = abundant;
+        self.deficient = deficient;
+        self.sigma_sum = sigma_sum;
+        Ok(())
     }
 }
 

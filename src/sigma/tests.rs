@@ -132,7 +132,7 @@ fn chunks_of_odd_sizes_agree_with_the_whole() {
             for (i, &s) in sig.iter().enumerate() {
                 assert_eq!(s, sigma_naive(lo + i as u64));
             }
-            merged.merge(&kernel.run(lo, hi, |_| {}));
+            merged.merge(&kernel.run(lo, hi, |_| {})).unwrap();
             lo = hi + 1;
             k += 1;
         }
@@ -373,6 +373,22 @@ fn sigma_sum_upto_matches_brute_force() {
         brute += sigma_naive(n) as u128;
         assert_eq!(sigma_sum_upto(n), brute, "n = {n}");
     }
+    // Against the block form Σ d·⌊n/d⌋ at squares and their neighbours.
+    let blocks = |n: u64| {
+        let (mut total, mut d) = (0u128, 1u64);
+        while d <= n {
+            let (q, last) = (n / d, n / (n / d));
+            total += q as u128 * (d as u128 + last as u128) * (last - d + 1) as u128 / 2;
+            d = last + 1;
+        }
+        total
+    };
+    for root in [1000u64, 31_623, 1_000_003] {
+        for n in [root * root - 1, root * root, root * root + 1] {
+            assert_eq!(sigma_sum_upto(n), blocks(n), "n = {n}");
+        }
+    }
+    assert_eq!(sigma_sum_upto(MAX_SUPPORTED), blocks(MAX_SUPPORTED));
     assert_eq!(sigma_sum_range(1, 2000), brute);
 }
 
@@ -405,7 +421,7 @@ fn merge_keeps_perfect_sorted() {
         deficient: 20,
         sigma_sum: 30,
     };
-    a.merge(&b);
+    a.merge(&b).unwrap();
     assert_eq!(a.perfect, vec![6, 28, 8128]);
     assert_eq!((a.abundant, a.deficient, a.sigma_sum), (11, 22, 33));
     assert_eq!(a.checked(), 36);
@@ -439,4 +455,48 @@ fn first_offsets_by_f64_estimate() {
             "{lo} mod {p}"
         );
     }
+}
+
+#[test]
+fn merges_that_would_wrap_are_refused_and_change_nothing() {
+    let honest = ChunkResult {
+        perfect: vec![6],
+        abundant: 5,
+        deficient: 4,
+        sigma_sum: 100,
+    };
+    let forgeries = [
+        ChunkResult {
+            abundant: u64::MAX,
+            ..ChunkResult::default()
+        },
+        ChunkResult {
+            deficient: u64::MAX - 3,
+            ..ChunkResult::default()
+        },
+        ChunkResult {
+            sigma_sum: u128::MAX,
+            ..ChunkResult::default()
+        },
+        // Each count fits, their total does not.
+        ChunkResult {
+            abundant: u64::MAX - 5,
+            deficient: 1,
+            ..ChunkResult::default()
+        },
+    ];
+    for forged in forgeries {
+        let mut a = honest.clone();
+        assert_eq!(a.merge(&forged), Err(Overflow), "{forged:?}");
+        assert_eq!(a, honest, "untouched");
+    }
+    // abundant = 2^64 − 1 with deficient + 1: the count does not wrap to
+    // the chunk's length.
+    let wrapped = ChunkResult {
+        abundant: u64::MAX,
+        deficient: 11,
+        ..ChunkResult::default()
+    };
+    assert_eq!(wrapped.count(), u64::MAX as u128 + 11);
+    assert_eq!(wrapped.checked(), u64::MAX);
 }

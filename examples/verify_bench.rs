@@ -1,0 +1,123 @@
+//! What the supervisor's checks cost, on one core.
+//!
+//! `cargo run --release --example verify_bench` times, best of several
+//! runs: the per-Done check ([`verify::check_result`]) on an ordinary chunk
+//! and on chunks holding a perfect number, its worst case (a forged
+//! "perfect" prime near 10^13), the Σσ identity, a localisation over a run's
+//! chunks at 10^10, and reading a journal back (every check of
+//! [`checkpoint::validate`]).
+
+use std::time::{Duration, Instant};
+use supervisor::checkpoint::{self, Journal};
+use supervisor::sigma::{ChunkResult, Kernel, sigma_sum_range, sigma_sum_upto};
+use supervisor::verify::{self, Claim};
+
+/// The best time of `runs` calls of `f`.
+fn best(runs: u32, mut f: impl FnMut()) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .min()
+        .unwrap()
+}
+
+/// A result for `[lo, hi]` that passes every cheap check: the real one,
+/// from the sieve, for chunks small enough to sieve here.
+fn honest(lo: u64, hi: u64) -> ChunkResult {
+    Kernel::new(hi).run(lo, hi, |_| {})
+}
+
+fn main() {
+    // An ordinary chunk: 2^22 numbers ending at 10^10 (the default chunk).
+    let (lo, hi) = (10_000_000_000 - (1 << 22) + 1, 10_000_000_000);
+    let r = ChunkResult {
+        perfect: vec![],
+        abundant: 1_040_000,
+        deficient: (1 << 22) - 1_040_000,
+        sigma_sum: sigma_sum_range(lo, hi),
+    };
+    assert_eq!(verify::check_result(lo, hi, &r), Ok(()));
+    let t = best(1000, || assert!(verify::check_result(lo, hi, &r).is_ok()));
+    println!("check_result, a 2^22 chunk at 10^10, no perfect number: {t:?}");
+
+    for (lo, hi) in [
+        (33_550_000, 33_560_000),
+        (8_589_869_000, 8_589_870_000),
+        (137_438_691_000, 137_438_692_000),
+    ] {
+        let r = honest(lo, hi);
+        assert_eq!(r.perfect.len(), 1);
+        let t = best(20, || assert!(verify::check_result(lo, hi, &r).is_ok()));
+        println!(
+            "check_result, a chunk holding the perfect number {}: {t:?}",
+            r.perfect[0]
+        );
+    }
+
+    // The worst a forger can make it cost: one "perfect" prime near 10^13
+    // (the check stops at the first number that is not perfect).
+    let (lo, hi) = (10_000_000_000_000 - 999, 10_000_000_000_000);
+    let mut forged = honest(lo, hi);
+    let prime = (lo..=hi)
+        .rev()
+        .find(|&n| verify::sigma_by_factoring(n) == n as u128 + 1)
+        .expect("a prime near 10^13");
+    forged.perfect = vec![prime];
+    forged.deficient -= 1;
+    let t = best(5, || {
+        assert!(verify::check_result(lo, hi, &forged).is_err())
+    });
+    println!("check_result, a forged perfect prime near 10^13 (worst case): {t:?}");
+
+    for x in [10_000_000_000u64, 1_000_000_000_000, 10_000_000_000_000] {
+        let t = best(5, || {
+            std::hint::black_box(sigma_sum_upto(std::hint::black_box(x)));
+        });
+        println!("Σσ identity S({x:e}): {t:?}");
+    }
+
+    // Localising one wrong chunk among the 2385 chunks of 2^22 of [1, 10^10].
+    let chunk = 1u64 << 22;
+    let mut claims: Vec<Claim> = (0..10_000_000_000u64.div_ceil(chunk))
+        .map(|i| {
+            let lo = i * chunk + 1;
+            let hi = ((i + 1) * chunk).min(10_000_000_000);
+            Claim {
+                lo,
+                hi,
+                sigma_sum: 0,
+            }
+        })
+        .collect();
+    let mut prev = 0u128;
+    for c in &mut claims {
+        let s = sigma_sum_upto(c.hi);
+        c.sigma_sum = s - prev;
+        prev = s;
+    }
+    let k = claims.len();
+    claims[k / 3].sigma_sum += 1;
+    let t = best(3, || assert_eq!(verify::localise(&claims), Ok(vec![k / 3])));
+    println!("localise one wrong chunk among {k} chunks of [1, 10^10]: {t:?}");
+
+    // Reading a journal back: [1, 10^10] with 3 finished ranges.
+    let done = [
+        (1, 3_000_000_000),
+        (3_000_000_001 + chunk, 6_000_000_000),
+        (6_000_000_001 + chunk, 9_000_000_000),
+    ];
+    let mut result = ChunkResult {
+        perfect: vec![6, 28, 496, 8128, 33_550_336, 8_589_869_056],
+        ..ChunkResult::default()
+    };
+    let total: u64 = done.iter().map(|&(lo, hi)| hi - lo + 1).sum();
+    result.abundant = total / 4;
+    result.deficient = total - total / 4 - 6;
+    result.sigma_sum = done.iter().map(|&(lo, hi)| sigma_sum_range(lo, hi)).sum();
+    let journal = Journal::new(1, 10_000_000_000, chunk, done.to_vec(), result);
+    let t = best(5, || assert_eq!(checkpoint::validate(&journal), Ok(())));
+    println!("validate a journal of [1, 10^10] with 3 ranges: {t:?}");
+}
