@@ -263,7 +263,9 @@ impl Proxy {
             }
             (_, other) => other,
         };
-        if self.mode == Mode::Trickle {
+        // The Hello goes whole, so the trickler is set up and given work
+        // like any worker; every later frame trickles.
+        if self.mode == Mode::Trickle && !matches!(msg, FromWorker::Hello { .. }) {
             trickle(&self.out, &msg);
         } else {
             send(&self.out, &msg);

@@ -39,6 +39,7 @@ use crate::protocol::{FromWorker, Setup, check_hello};
 use crate::schedule::{Completion, Fate, RetryPolicy, Schedule};
 use crate::sigma::ChunkResult;
 use crate::slot::{Phase, Slot, State, Worker};
+use crate::verify;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, poll};
@@ -128,6 +129,8 @@ enum Cause {
     Exited,
     /// It sent bytes that are not a valid frame, or a wrong message.
     BadFrame(String),
+    /// Its result fails the supervisor's own check.
+    BadResult(String),
     /// Writing to it failed, or it does not read what is written.
     WriteFailed(io::Error),
     /// It was judged stuck.
@@ -147,6 +150,7 @@ impl Cause {
             Cause::Eof { inside_frame: true } => "its pipe ended inside a frame".into(),
             Cause::Exited => "exited".into(),
             Cause::BadFrame(why) => format!("bad frame: {why}"),
+            Cause::BadResult(why) => format!("its result was refused: {why}"),
             Cause::WriteFailed(e) => format!("could not be written to: {e}"),
             Cause::Stalled(why) => format!("stalled: {why}"),
             Cause::HostDown => "its host was marked down".into(),
@@ -1000,6 +1004,14 @@ impl<'a> Supervisor<'a> {
                 None
             }
             FromWorker::Done { chunk, result } => {
+                // Every answer is checked before it is believed: counts,
+                // perfect numbers (each confirmed by factoring), Σσ bounds.
+                if let Phase::Busy(c) = w.phase
+                    && c.id == chunk
+                    && let Err(why) = verify::check_result(c.lo, c.hi, &result)
+                {
+                    return Some(Cause::BadResult(format!("chunk {chunk}: {why}")));
+                }
                 match self.schedule.complete(slot, chunk, &result) {
                     Completion::Accepted { chunk } => {
                         let took = now.saturating_duration_since(w.busy_since);
