@@ -125,6 +125,12 @@ impl Sshd {
 
         let config = base.join("sshd_config");
         let log = base.join("sshd.log");
+        // Sessions get an empty home of their own: the user's shell then
+        // reads no ~/.bashrc. (root's runs `pyenv init`, whose rehash takes
+        // a lock file; a session killed mid-rehash, as these tests do,
+        // leaves it behind, and every later login waits a minute on it.)
+        let home = base.join("home");
+        fs::create_dir_all(&home).map_err(|e| format!("cannot create {home:?}: {e}"))?;
         let mut last_failure = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
@@ -144,7 +150,9 @@ impl Sshd {
                  MaxStartups 100\n\
                  PrintMotd no\n\
                  X11Forwarding no\n\
+                 SetEnv HOME={home}\n\
                  LogLevel ERROR\n",
+                home = home.display(),
                 host_key = host_key.display(),
                 authorized = authorized.display(),
                 pidfile = base.join("sshd.pid").display(),
