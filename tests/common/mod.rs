@@ -14,6 +14,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+pub mod slurm;
 pub mod sshd;
 
 /// The binary under test.
@@ -214,18 +215,26 @@ impl Run {
         Run::launch(args, false, true)
     }
 
+    /// Starts `command`, which runs the binary with its last arguments
+    /// (e.g. `salloc -n2 BIN ARGS`), with `--events` into this run's
+    /// directory added at the end. The run's `pid` is the command's.
+    pub fn start_command(command: Command) -> Run {
+        Run::launch_command(command, true, false)
+    }
+
     fn launch(args: &[&str], events: bool, extra_fd: bool) -> Run {
+        let mut command = Command::new(BIN);
+        command.args(args);
+        Run::launch_command(command, events, extra_fd)
+    }
+
+    fn launch_command(mut command: Command, events: bool, extra_fd: bool) -> Run {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let stdout = File::create(dir.path().join("stdout")).expect("stdout file");
         let stderr = File::create(dir.path().join("stderr")).expect("stderr file");
         let devnull = File::open("/dev/null").expect("/dev/null");
         let devnull_fd = devnull.as_raw_fd();
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
+        command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
         if events {
             command.arg("--events").arg(dir.path().join("events.jsonl"));
         }
