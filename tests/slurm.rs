@@ -57,8 +57,12 @@ fn main() {
             the_hosts_come_from_the_allocations_environment,
         ),
     ];
-    let with_cluster: [(&str, Test); 5] = [
+    let with_cluster: [(&str, Test); 6] = [
         ("exact_results_through_salloc", exact_results_through_salloc),
+        (
+            "a_missing_worker_program_is_named_in_the_reason",
+            a_missing_worker_program_is_named_in_the_reason,
+        ),
         ("exact_results_through_sbatch", exact_results_through_sbatch),
         (
             "a_cancelled_step_a_killed_worker_a_killed_srun_and_a_hung_worker_are_redone_exactly",
@@ -342,6 +346,38 @@ fn exact_results_through_salloc(cluster: &Cluster) {
         nothing_left(cluster, job);
         wait_until(GONE, "the allocation to end", || !cluster.job_queued(job));
     }
+}
+
+fn a_missing_worker_program_is_named_in_the_reason(cluster: &Cluster) {
+    let run = salloc(
+        cluster,
+        "1",
+        &[
+            "--hosts",
+            "slurm",
+            "--remote-worker",
+            "/nonexistent/supervisor-worker",
+            "--host-retries",
+            "1",
+            "--max",
+            "1000000",
+            "--json",
+            "--quiet",
+        ],
+    );
+    let job = the_job(cluster);
+    let done = run.wait();
+    assert_eq!(done.code, Some(4), "{done:?}");
+    let json = done.json();
+    assert_eq!(json["hosts"][0]["state"], "down", "{json}");
+    // slurmstepd's execve error, not srun's "Exited with exit code 2"
+    // after it.
+    let reason = json["hosts"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("/nonexistent/supervisor-worker: No such file or directory"),
+        "{reason}"
+    );
+    nothing_left(cluster, job);
 }
 
 fn exact_results_through_sbatch(cluster: &Cluster) {
