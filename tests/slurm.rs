@@ -228,6 +228,26 @@ fn outside_an_allocation_it_exits_2() {
     );
     assert_eq!(done.code, Some(2), "{done:?}");
     assert!(done.stderr.contains("not closed"), "{done:?}");
+    // A supervisor without its worker program beside it, and no
+    // --remote-worker: exit 2, before anything starts.
+    let dir = tempfile::tempdir().unwrap();
+    let alone = dir.path().join("supervisor");
+    std::fs::copy(BIN, &alone).unwrap();
+    let mut command = Command::new(&alone);
+    command
+        .args(["--hosts", "slurm", "--max", "100"])
+        .envs([
+            ("SLURM_JOB_ID", "5"),
+            ("SLURM_JOB_NODELIST", "n1"),
+            ("SLURM_JOB_CPUS_PER_NODE", "1"),
+        ])
+        .env_remove("SLURM_NTASKS");
+    let done = Run::start_command(command).wait();
+    assert_eq!(done.code, Some(2), "{done:?}");
+    assert!(
+        done.stderr.contains("supervisor-worker is not there"),
+        "{done:?}"
+    );
 }
 
 /// Without a cluster: the environment of a two-node allocation, and a
