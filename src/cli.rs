@@ -694,6 +694,12 @@ mod tests {
         assert_eq!(c.host_retries, 5);
         assert_eq!(c.connect_timeout, Duration::from_secs(120));
         assert_eq!(c.launcher.program(), "ssh");
+        // A host named slurm, not the allocation (`--hosts slurm` reads the
+        // environment: tested in tests/slurm.rs with one of its own).
+        let c = config(&["--max", "100", "--hosts", "slurm:2"]).unwrap();
+        assert_eq!((c.hosts[0].name.as_str(), c.procs), ("slurm", 2));
+        assert!(c.slurm.is_none());
+        assert_eq!(c.remote_worker, DEFAULT_REMOTE_WORKER);
     }
 
     #[test]
