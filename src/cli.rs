@@ -5,6 +5,7 @@
 use crate::fault::{Fault, Injection};
 use crate::hosts::{self, DEFAULT_LAUNCHER, DEFAULT_REMOTE_WORKER, Host, LOCALHOST, Template};
 use crate::sigma::MAX_SUPPORTED;
+use crate::slurm::{self, Allocation};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -223,7 +224,9 @@ pub struct RunArgs {
     pub progress: Progress,
 
     /// Run workers on these hosts: host[:slots],... (slots default to 1;
-    /// `localhost` runs here without a launcher; replaces --procs)
+    /// `localhost` runs here without a launcher; replaces --procs); or
+    /// `slurm`: every CPU of the Slurm allocation this run is in, each
+    /// worker a job step of its own
     #[arg(long, value_name = "LIST", value_parser = parse_hosts, conflicts_with_all = ["procs", "hostfile"])]
     pub hosts: Option<HostList>,
 
@@ -233,13 +236,17 @@ pub struct RunArgs {
 
     /// How a worker is started on a remote host: {host} is the host,
     /// {worker} the worker program (a word of its own); split into words
-    /// without a shell
-    #[arg(long, value_name = "TEMPLATE", default_value = DEFAULT_LAUNCHER, value_parser = Template::parse)]
-    pub launcher: Template,
+    /// without a shell [default: ssh -o BatchMode=yes -T {host} {worker};
+    /// with --hosts slurm: srun --overlap -u --mpi=none -N1 -n1 -w {host}
+    /// {worker}]
+    #[arg(long, value_name = "TEMPLATE", value_parser = Template::parse)]
+    pub launcher: Option<Template>,
 
-    /// The worker program on remote hosts
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_REMOTE_WORKER, value_parser = parse_remote_worker)]
-    pub remote_worker: String,
+    /// The worker program on remote hosts [default: supervisor-worker, found
+    /// on their PATH; with --hosts slurm, the supervisor-worker beside this
+    /// program, as clusters share their file system]
+    #[arg(long, value_name = "PATH", value_parser = parse_remote_worker)]
+    pub remote_worker: Option<String>,
 
     /// A remote host whose workers fail this many times in a row (no chunk
     /// finished in between) is marked down; the run goes on without it
@@ -253,12 +260,21 @@ pub struct RunArgs {
     pub connect_timeout: Duration,
 }
 
-/// `--hosts`'s value: one argument, a list of hosts.
+/// `--hosts`'s value: one argument, a list of hosts, or `slurm`.
 #[derive(Clone, Debug)]
-pub struct HostList(pub Vec<Host>);
+pub enum HostList {
+    Hosts(Vec<Host>),
+    /// The nodes of the Slurm allocation this run is in (read from the
+    /// environment by [`Config::from_args`]). A host named `slurm` is
+    /// written `slurm:1`.
+    Slurm,
+}
 
 fn parse_hosts(s: &str) -> Result<HostList, String> {
-    hosts::parse_hosts(s).map(HostList)
+    if s == "slurm" {
+        return Ok(HostList::Slurm);
+    }
+    hosts::parse_hosts(s).map(HostList::Hosts)
 }
 
 /// `--remote-worker`'s value parser.
@@ -319,6 +335,8 @@ pub struct Config {
     /// Where the slots are, in slot order (without --hosts, `localhost`
     /// with every slot).
     pub hosts: Vec<Host>,
+    /// The Slurm allocation the hosts are, with `--hosts slurm`.
+    pub slurm: Option<Allocation>,
     pub launcher: Template,
     pub remote_worker: String,
     pub host_retries: u32,
@@ -340,8 +358,13 @@ impl Config {
         if args.min > max {
             return Err(format!("--min {} is greater than --max {max}", args.min));
         }
+        let slurm = match args.hosts {
+            Some(HostList::Slurm) => Some(slurm::from_env(|name| std::env::var(name).ok())?),
+            _ => None,
+        };
         let hosts = match (args.hosts, &args.hostfile) {
-            (Some(HostList(hosts)), _) => hosts,
+            (Some(HostList::Slurm), _) => slurm.as_ref().expect("read above").hosts.clone(),
+            (Some(HostList::Hosts(hosts)), _) => hosts,
             (None, Some(path)) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("--hostfile {}: {e}", path.display()))?;
@@ -365,12 +388,22 @@ impl Config {
                         --hosts localhost or no --hosts"
                 .to_string());
         }
-        if remote && !on_path(args.launcher.program()) {
+        let launcher = match args.launcher {
+            Some(launcher) => launcher,
+            None if slurm.is_some() => Template::parse(slurm::LAUNCHER).expect("a valid template"),
+            None => Template::parse(DEFAULT_LAUNCHER).expect("a valid template"),
+        };
+        if remote && !on_path(launcher.program()) {
             return Err(format!(
                 "--launcher: the program '{}' is not found",
-                args.launcher.program()
+                launcher.program()
             ));
         }
+        let remote_worker = match args.remote_worker {
+            Some(path) => path,
+            None if slurm.is_some() => worker_beside_this_program()?,
+            None => DEFAULT_REMOTE_WORKER.to_string(),
+        };
         let numbers = max - args.min + 1;
         let chunk = args
             .chunk
@@ -444,8 +477,9 @@ impl Config {
             faults,
             crash_at,
             hosts,
-            launcher: args.launcher,
-            remote_worker: args.remote_worker,
+            slurm,
+            launcher,
+            remote_worker,
             host_retries,
             connect_timeout: args.connect_timeout,
         })
@@ -457,19 +491,44 @@ impl Config {
     }
 }
 
+/// The `supervisor-worker` program in the folder of the running program
+/// (with `--hosts slurm`, whose nodes share the file system).
+fn worker_beside_this_program() -> Result<String, String> {
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("--hosts slurm: cannot tell where this program is ({e})"))?;
+    let worker = exe.with_file_name("supervisor-worker");
+    let shown = worker.display();
+    if !is_executable(&worker) {
+        return Err(format!(
+            "--hosts slurm: the worker program {shown} is not there (build it, \
+             or name one with --remote-worker)"
+        ));
+    }
+    let path = worker
+        .to_str()
+        .ok_or_else(|| format!("--hosts slurm: the path {shown} is not UTF-8"))?;
+    hosts::check_remote_worker(path).map_err(|why| {
+        format!("--hosts slurm: the worker program beside this one: {why}; use --remote-worker")
+    })?;
+    Ok(path.to_string())
+}
+
+/// Whether `path` is an executable file.
+fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 /// Whether `program` can be executed: a path to an executable file, or a
 /// name found in one of the `PATH` directories.
 fn on_path(program: &str) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &std::path::Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
     if program.contains('/') {
-        return executable(std::path::Path::new(program));
+        return is_executable(std::path::Path::new(program));
     }
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(program))))
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| is_executable(&dir.join(program)))
+    })
 }
 
 /// The default chunk: about four chunks per worker so fast workers can take
@@ -746,6 +805,12 @@ mod tests {
         assert_eq!(c.host_retries, 5);
         assert_eq!(c.connect_timeout, Duration::from_secs(120));
         assert_eq!(c.launcher.program(), "ssh");
+        // A host named slurm, not the allocation (`--hosts slurm` reads the
+        // environment: tested in tests/slurm.rs with one of its own).
+        let c = config(&["--max", "100", "--hosts", "slurm:2"]).unwrap();
+        assert_eq!((c.hosts[0].name.as_str(), c.procs), ("slurm", 2));
+        assert!(c.slurm.is_none());
+        assert_eq!(c.remote_worker, DEFAULT_REMOTE_WORKER);
     }
 
     #[test]

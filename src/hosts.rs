@@ -77,7 +77,7 @@ pub fn parse_hostfile(text: &str) -> Result<Vec<Host>, String> {
 }
 
 /// No host twice, and not too many slots in all.
-fn check_list(hosts: Vec<Host>) -> Result<Vec<Host>, String> {
+pub fn check_list(hosts: Vec<Host>) -> Result<Vec<Host>, String> {
     for (i, h) in hosts.iter().enumerate() {
         if hosts[..i].iter().any(|o| o.name == h.name) {
             return Err(format!(

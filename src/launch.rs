@@ -411,10 +411,11 @@ impl StderrLines {
 
     /// The lines the quota allows, with a count of those it left out before
     /// each one said, and at the end of the pipe. Every line counts as the
-    /// worker's last words, said or not.
+    /// worker's last words, said or not, except srun's own account of how
+    /// its task ended (the line before it says why).
     fn ration(&mut self, mut lines: Vec<String>, now: Instant) -> Vec<String> {
         lines.retain(|l| !l.trim().is_empty());
-        if let Some(l) = lines.last() {
+        if let Some(l) = lines.iter().rev().find(|l| !is_srun_task_end(l)) {
             self.last = Some(l.clone());
         }
         self.top_up(now);
@@ -466,10 +467,43 @@ impl StderrLines {
     }
 }
 
+/// Whether `line` is srun's account of how a task ended (`srun: error:
+/// node1: task 0: Exited with exit code 2`), which follows the line that
+/// says why (`slurmstepd: error: execve(): ...: No such file or
+/// directory`).
+fn is_srun_task_end(line: &str) -> bool {
+    line.strip_prefix("srun: error: ")
+        .and_then(|rest| rest.split_once(": task "))
+        .is_some_and(|(_, rest)| rest.split_once(": ").is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn srun_s_account_of_a_task_s_end_is_not_the_last_word() {
+        let (read, write) = pipe().unwrap();
+        let mut lines = StderrLines::new(File::from(read)).unwrap();
+        let mut write = File::from(write);
+        write
+            .write_all(
+                b"slurmstepd-n1: error: execve(): /x/w: No such file or directory\n\
+                  srun: error: n1: task 0: Exited with exit code 2\n",
+            )
+            .unwrap();
+        drop(write);
+        assert_eq!(lines.read().len(), 2, "both are logged");
+        assert_eq!(
+            lines.last(),
+            Some("slurmstepd-n1: error: execve(): /x/w: No such file or directory")
+        );
+        assert!(is_srun_task_end("srun: error: vm: task 0: Killed"));
+        assert!(!is_srun_task_end(
+            "srun: error: Unable to create step for job 5: Invalid node name specified"
+        ));
+    }
 
     #[test]
     fn stderr_is_read_as_capped_clean_lines() {

@@ -4,7 +4,8 @@
 //!
 //! Data flows one way: [`cli`] → [`cli::Config`] → the event loop in
 //! [`supervisor`] (with [`schedule`], [`health`], [`checkpoint`] and
-//! [`launch`], on [`mp`], on the [`hosts`] it names) → the [`worker`] loop running the [`sigma`] kernel
+//! [`launch`], on [`mp`], on the [`hosts`] it names or the [`slurm`]
+//! allocation it is in) → the [`worker`] loop running the [`sigma`] kernel
 //! (and [`fault`]s, when injected) → frames ([`protocol`]) → the event loop →
 //! [`report`], [`events`] and the live view ([`progress`]).
 //! [`isolation`] runs the threads-versus-processes experiments; [`timeline`]
@@ -28,6 +29,7 @@ pub mod sanitize;
 pub mod schedule;
 pub mod sigma;
 pub mod slot;
+pub mod slurm;
 pub mod supervisor;
 #[cfg(test)]
 mod test_rng;

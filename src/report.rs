@@ -5,6 +5,7 @@
 use crate::cli::{Config, Mode, exit};
 use crate::hosts::LOCALHOST;
 use crate::sigma::sigma_sum_range;
+use crate::slurm::Allocation;
 use crate::supervisor::{Ending, Outcome};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -70,6 +71,9 @@ pub struct Summary {
     pub events_complete: bool,
     pub workers: Vec<WorkerLine>,
     pub hosts: Vec<HostLine>,
+    /// With `--hosts slurm`: the job id, its nodelist as Slurm wrote it,
+    /// the nodes, and the variable the slots came from.
+    pub slurm: Option<Allocation>,
     pub elapsed_s: f64,
     pub numbers_per_s: f64,
     pub exit_code: i32,
@@ -173,6 +177,7 @@ impl Summary {
                     reason: h.down.clone(),
                 })
                 .collect(),
+            slurm: cfg.slurm.clone(),
             elapsed_s,
             numbers_per_s: if elapsed_s > 0.0 {
                 checked.saturating_sub(outcome.resumed) as f64 / elapsed_s
@@ -220,6 +225,19 @@ impl Summary {
             },
             self.chunk
         );
+        if let Some(job) = &self.slurm {
+            let _ = writeln!(
+                w,
+                "slurm job:       {} on {} ({}, slots from {})",
+                job.job_id,
+                job.nodelist,
+                match job.nodes.len() {
+                    1 => "1 node".to_string(),
+                    n => format!("{n} nodes"),
+                },
+                job.slots_from
+            );
+        }
         let perfect: Vec<String> = self.perfect.iter().map(u64::to_string).collect();
         let _ = writeln!(
             w,

@@ -14,6 +14,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+pub mod slurm;
 pub mod sshd;
 
 /// The binary under test.
@@ -244,7 +245,9 @@ impl Run {
     /// `tweak` has set up the command further (a process group, rlimits or
     /// signal dispositions to inherit, through its own `pre_exec`).
     pub fn start_custom(args: &[&str], events: bool, tweak: impl FnOnce(&mut Command)) -> Run {
-        Run::launch_with(args, events, false, tweak)
+        let mut command = Command::new(BIN);
+        command.args(args);
+        Run::launch_command(command, events, false, tweak)
     }
 
     /// The run's directory (for a journal, say).
@@ -252,12 +255,21 @@ impl Run {
         self.dir.path()
     }
 
-    fn launch(args: &[&str], events: bool, extra_fd: bool) -> Run {
-        Run::launch_with(args, events, extra_fd, |_| {})
+    /// Starts `command`, which runs the binary with its last arguments
+    /// (e.g. `salloc -n2 BIN ARGS`), with `--events` into this run's
+    /// directory added at the end. The run's `pid` is the command's.
+    pub fn start_command(command: Command) -> Run {
+        Run::launch_command(command, true, false, |_| {})
     }
 
-    fn launch_with(
-        args: &[&str],
+    fn launch(args: &[&str], events: bool, extra_fd: bool) -> Run {
+        let mut command = Command::new(BIN);
+        command.args(args);
+        Run::launch_command(command, events, extra_fd, |_| {})
+    }
+
+    fn launch_command(
+        mut command: Command,
         events: bool,
         extra_fd: bool,
         tweak: impl FnOnce(&mut Command),
@@ -267,12 +279,7 @@ impl Run {
         let stderr = File::create(dir.path().join("stderr")).expect("stderr file");
         let devnull = File::open("/dev/null").expect("/dev/null");
         let devnull_fd = devnull.as_raw_fd();
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
+        command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
         if events {
             command.arg("--events").arg(dir.path().join("events.jsonl"));
         }
