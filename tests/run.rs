@@ -596,3 +596,54 @@ fn the_worker_program_on_a_terminal_says_what_it_is_and_exits_2() {
         }
     }
 }
+
+/// The README's flags table and `--help` give the same default for every
+/// flag, word for word (a flag without one is `off`, `none` or `required`
+/// in the README).
+#[test]
+fn the_readme_and_help_agree_on_defaults() {
+    use clap::CommandFactory;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    // `| `--flag ...` | default | meaning |` rows.
+    let mut table = HashMap::new();
+    for line in readme.lines().filter(|l| l.starts_with("| `--")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let flag = cells[0]
+            .trim_start_matches("| `")
+            .split([' ', '`', ','])
+            .next()
+            .unwrap();
+        table.insert(flag.to_string(), cells[1].trim_matches('`').to_string());
+    }
+    let command = supervisor::cli::Cli::command();
+    let mut checked = 0;
+    for arg in command.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if ["help", "version"].contains(&long) {
+            continue;
+        }
+        let flag = format!("--{long}");
+        let readme_default = table
+            .get(&flag)
+            .unwrap_or_else(|| panic!("{flag} is not in the README's flags table"));
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        let help_default = match arg.get_default_values() {
+            [value] => Some(value.to_string_lossy().into_owned()),
+            _ => help
+                .split_once("[default: ")
+                .map(|(_, rest)| rest.split_once(']').unwrap().0.to_string()),
+        };
+        match help_default.as_deref() {
+            // A switch (off unless given).
+            Some("false") => assert_eq!(readme_default, "off", "{flag}"),
+            Some(default) => assert_eq!(readme_default, default, "{flag}"),
+            None => assert!(
+                ["off", "none", "required"].contains(&readme_default.as_str()),
+                "{flag}: the README says '{readme_default}', --help gives no default"
+            ),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 25, "{checked} flags checked");
+}
