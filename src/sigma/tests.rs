@@ -193,7 +193,7 @@ fn chunk_edges() {
 }
 
 /// Squares of primes above the segment length take their own path
-/// (`sieve_huge`): chunks that run over several segments into p² and
+/// (the buckets, and the heap of their squares' fix-ups): chunks that run over several segments into p² and
 /// past it, so the tracked multiples of p and p² carry across segments.
 #[test]
 fn squares_of_huge_primes() {
