@@ -6,12 +6,69 @@
 #
 #   scripts/bench.sh            # both sizes
 #   scripts/bench.sh 30000000   # one size
+#   scripts/bench.sh kernel [BASE] [RUNS]
 #
 # Results go to bench/*.md and *.json in cargo's target folder, and to the
 # terminal.
+#
+# `kernel` compares the σ kernel (examples/kernel_bench, one core) with the
+# kernel of git revision BASE (default 2ed433f, the last before the f64 pair
+# sieve), built in a temporary worktree, in RUNS (default 5) rounds that
+# interleave old and new, at [1, 10^9] and [10^13 - 10^8 + 1, 10^13]; then
+# `--procs 2 --max 10^9` against one-core `kernel_bench 1 10^9`, interleaved
+# too. It prints each median and the ratios the kernel targets name
+# (docs/kernel.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+
+# The kernel-only seconds of `kernel_bench LO HI` (its "time" line).
+kernel_secs() { "$@" | awk '/^time/ {print $2}'; }
+# Wall seconds of a whole command.
+wall_secs() {
+    local t0 t1
+    t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N)
+    echo "$t1 - $t0" | bc -l
+}
+median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+if [ "${1:-}" = kernel ]; then
+    base=${2:-2ed433f}
+    runs=${3:-5}
+    cargo build --release --quiet --bins --example kernel_bench
+    release=$(release_dir)
+    new=$release/examples/kernel_bench
+    old_dir=$(mktemp -d)
+    trap 'git worktree remove --force "$old_dir" >/dev/null 2>&1 || true' EXIT
+    git worktree add --detach "$old_dir" "$base" >/dev/null 2>&1
+    echo "== building kernel_bench at $base (the baseline)"
+    old_build="$old_dir-build"
+    (cd "$old_dir" && CARGO_TARGET_DIR="$old_build" cargo build --release --quiet --example kernel_bench)
+    old="$old_build/release/examples/kernel_bench"
+    echo "path: $("$new" 1 10 | awk '/^path/ {print $2}')"
+    for range in "1 1000000000" "9999900000001 10000000000000"; do
+        o="" n=""
+        for _ in $(seq "$runs"); do
+            o+="$(kernel_secs "$old" $range) "
+            n+="$(kernel_secs "$new" $range) "
+        done
+        mo=$(echo "$o" | median) mn=$(echo "$n" | median)
+        echo "== kernel_bench $range: old $mo s, new $mn s (medians of $runs; old: $o; new: $n)"
+        echo "   new/old speed: $(echo "$mo / $mn" | bc -l | cut -c1-5)x"
+        numbers=$(echo "$range" | awk '{print $2 - $1 + 1}')
+        echo "   new rate: $(echo "$numbers / $mn" | bc -l | cut -d. -f1) numbers/s"
+    done
+    k="" s=""
+    for _ in $(seq "$runs"); do
+        k+="$(wall_secs "$new" 1 1000000000) "
+        s+="$(wall_secs "$release/supervisor" --procs 2 --max 1000000000 --quiet) "
+    done
+    mk=$(echo "$k" | median) ms=$(echo "$s" | median)
+    echo "== --procs 2 --max 10^9: $ms s; kernel_bench 1 10^9 (whole process): $mk s (medians of $runs)"
+    echo "   procs 2 / one core: $(echo "$ms / $mk" | bc -l | cut -c1-5)"
+    rm -rf "$old_build"
+    exit 0
+fi
 
 if ! command -v hyperfine >/dev/null 2>&1; then
     echo "bench: installing hyperfine (Debian package)" >&2

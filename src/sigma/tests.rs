@@ -192,9 +192,10 @@ fn chunk_edges() {
     check_window(&mut kernels, (1 << 39) - 3 * seg, (1 << 39) + 3000, 2);
 }
 
-/// Squares of primes above the segment length take their own path
-/// (`sieve_huge`): chunks that run over several segments into p² and
-/// past it, so the tracked multiples of p and p² carry across segments.
+/// Squares of primes above the segment length take their own path (the
+/// buckets, and the heap of their squares' fix-ups): chunks that run over
+/// several segments into p² and past it, so the tracked multiples of p and
+/// p² carry across segments.
 #[test]
 fn squares_of_huge_primes() {
     let mut kernels = every_path(MAX_SUPPORTED);
