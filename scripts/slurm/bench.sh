@@ -15,7 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 max=${1:-10000000000}
 runs=${2:-20}
-bin=$PWD/target/release/supervisor
+. scripts/lib.sh
+bin=$(release_dir)/supervisor
 
 if [ -z "${SLURM_JOB_ID:-}" ]; then
     exec salloc -N1 -n2 --quiet "$0" "$max" "$runs"
