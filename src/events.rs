@@ -53,6 +53,8 @@ pub enum Event {
         silent_s: f64,
         chunk: Option<ChunkRef>,
         why: String,
+        /// Its resident memory when it was judged (a local worker's).
+        rss_bytes: Option<u64>,
     },
     /// A line a remote worker (or its ssh) wrote on stderr.
     WorkerStderr {
@@ -195,9 +197,16 @@ impl Event {
                 silent_s,
                 chunk: c,
                 why,
+                rss_bytes,
             } => format!(
-                "worker {slot} ({ident} {pid}) stalled {silent_s:.1}s{}: {why}",
-                chunk(c)
+                "worker {slot} ({ident} {pid}) stalled {silent_s:.1}s{}{}: {why}",
+                chunk(c),
+                match rss_bytes {
+                    Some(b) if *b >= 256 << 20 => {
+                        format!(" (using {:.1} GiB)", *b as f64 / (1u64 << 30) as f64)
+                    }
+                    _ => String::new(),
+                }
             ),
             Event::WorkerStderr { slot, host, line } => {
                 format!("worker {slot} on {host} says: {line}")
@@ -221,8 +230,9 @@ impl Event {
                 },
                 ending(status),
                 chunk(c),
-                // How it was found; "exited" repeats the ending.
-                if cause == "exited" {
+                // How it was found; "exited" (or its exit "seen by
+                // waitpid") only repeats the ending.
+                if cause == "exited" || cause == "seen by waitpid" {
                     String::new()
                 } else {
                     format!(" ({cause})")

@@ -56,6 +56,8 @@ pub struct ProcStat {
     pub cpu: Duration,
     /// Where in the kernel it sleeps (`wchan`), when asleep.
     pub wchan: Option<String>,
+    /// Resident memory.
+    pub rss_bytes: u64,
 }
 
 impl ProcStat {
@@ -81,12 +83,22 @@ impl ProcStat {
         let state = fields.first()?.chars().next()?;
         let utime: u64 = fields.get(11)?.parse().ok()?;
         let stime: u64 = fields.get(12)?.parse().ok()?;
+        // rss is field 24, in pages.
+        let rss_pages: u64 = fields.get(21).and_then(|f| f.parse().ok()).unwrap_or(0);
         Some(ProcStat {
             state,
             cpu: ticks(utime.saturating_add(stime)),
             wchan: None,
+            rss_bytes: rss_pages.saturating_mul(page_size()),
         })
     }
+}
+
+/// The memory page size.
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size > 0 { size as u64 } else { 4096 }
 }
 
 /// Clock ticks as a duration.
@@ -264,6 +276,7 @@ mod tests {
             state,
             cpu: Duration::from_millis(cpu_ms),
             wchan: None,
+            rss_bytes: 0,
         })
     }
 

@@ -148,7 +148,7 @@ impl Cause {
                 inside_frame: false,
             } => "closed its pipe".into(),
             Cause::Eof { inside_frame: true } => "its pipe ended inside a frame".into(),
-            Cause::Exited => "exited".into(),
+            Cause::Exited => "seen by waitpid".into(),
             Cause::BadFrame(why) => format!("bad frame: {why}"),
             Cause::BadResult(why) => format!("its result was refused: {why}"),
             Cause::WriteFailed(e) => format!("could not be written to: {e}"),
@@ -713,12 +713,19 @@ impl<'a> Supervisor<'a> {
 
     fn declare_stalled(&mut self, slot: usize, silent: Duration, why: String) {
         self.stalls += 1;
+        // A worker that was using a lot of memory says so (a leak, say).
+        let rss_bytes = self.slots[slot]
+            .worker()
+            .filter(|w| !w.remote)
+            .and_then(|w| w.handle.stat())
+            .map(|s| s.rss_bytes);
         self.log.emit(Event::Stalled {
             slot,
             pid: self.slots[slot].stats.pid,
             silent_s: silent.as_secs_f64(),
             chunk: self.slots[slot].chunk().map(ChunkRef::from),
             why: why.clone(),
+            rss_bytes,
         });
         self.end(slot, Cause::Stalled(why));
     }

@@ -39,6 +39,9 @@ enum Kind {
     Quarantined,
     HostDown,
     Stopped,
+    /// The run paused (Ctrl-Z) or continued, or a worker could not start.
+    Paused,
+    StartFailed,
 }
 
 impl Kind {
@@ -55,6 +58,8 @@ impl Kind {
             Kind::Quarantined => "marker quarantine",
             Kind::HostDown => "marker host-down",
             Kind::Stopped => "marker stop",
+            Kind::Paused => "marker pause",
+            Kind::StartFailed => "marker start-failed",
         }
     }
 
@@ -71,6 +76,8 @@ impl Kind {
             Kind::Quarantined => "#e377c2",
             Kind::HostDown => "#000000",
             Kind::Stopped => "#000000",
+            Kind::Paused => "#17becf",
+            Kind::StartFailed => "#bcbd22",
         }
     }
 
@@ -87,10 +94,12 @@ impl Kind {
             Kind::Quarantined => "quarantined",
             Kind::HostDown => "host down",
             Kind::Stopped => "run stopped",
+            Kind::Paused => "paused / continued",
+            Kind::StartFailed => "could not start",
         }
     }
 
-    const ALL: [Kind; 10] = [
+    const ALL: [Kind; 12] = [
         Kind::Stalled,
         Kind::Killed,
         Kind::Died,
@@ -101,6 +110,8 @@ impl Kind {
         Kind::Quarantined,
         Kind::HostDown,
         Kind::Stopped,
+        Kind::Paused,
+        Kind::StartFailed,
     ];
 }
 
@@ -326,6 +337,11 @@ fn read(events: &str) -> Result<Run, String> {
                     mark(Some(s), Kind::HostDown, "host down".into());
                 }
             }
+            ("paused", _) => mark(None, Kind::Paused, "paused".into()),
+            ("continued", _) => mark(None, Kind::Paused, "continued".into()),
+            ("start_failed", Some(slot)) => {
+                mark(Some(slot), Kind::StartFailed, "could not start".into())
+            }
             ("shutdown", _) => {
                 let reason = e["reason"].as_str().unwrap_or("");
                 let short: String = reason.chars().take(40).collect();
@@ -456,7 +472,7 @@ fn shape(kind: Kind, x: f64, y: f64) -> Group {
                 )
                 .set("fill", c),
         ),
-        Kind::Killed | Kind::HostDown | Kind::Stopped => g.add(
+        Kind::Killed | Kind::HostDown | Kind::Stopped | Kind::Paused | Kind::StartFailed => g.add(
             Line::new()
                 .set("x1", x)
                 .set("x2", x)
