@@ -593,7 +593,7 @@ pub fn parse_number(s: &str) -> Result<u64, String> {
         to_u64(scaled.checked_mul(ten).ok_or_else(too_large)?)
     } else {
         let ten = 10u128.checked_pow(shift - exponent).ok_or_else(too_large)?;
-        if scaled % ten != 0 {
+        if !scaled.is_multiple_of(ten) {
             return Err(format!("'{s}' is not a whole number"));
         }
         to_u64(scaled / ten)

@@ -39,9 +39,9 @@ pub fn sigma_by_factoring(n: u64) -> u128 {
     let mut sigma: u128 = 1;
     let mut p: u64 = 2;
     while p * p <= m {
-        if m % p == 0 {
+        if m.is_multiple_of(p) {
             let (mut power, mut sum) = (1u128, 1u128);
-            while m % p == 0 {
+            while m.is_multiple_of(p) {
                 m /= p;
                 power *= p as u128;
                 sum += power;
