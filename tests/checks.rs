@@ -323,7 +323,7 @@ fn a_deaf_worker_is_stalled_and_its_chunk_redone() {
 fn a_worker_that_never_finishes_is_stalled() {
     let _serial = serial();
     let expected = clean(&RANGE);
-    let done = beside_honest("never-finishing", &RANGE, &[]);
+    let done = beside_honest("never-finishing", &RANGE, &["--inject", "hang:0"]);
     assert_exact(&done, &expected);
     assert!(event_in(&done, "stalled", 1), "{:?}", done.events);
 }
@@ -332,7 +332,9 @@ fn a_worker_that_never_finishes_is_stalled() {
 fn progress_before_hello_is_a_bad_frame() {
     let _serial = serial();
     let expected = clean(&RANGE);
-    let done = beside_honest("progress-before-hello", &RANGE, &[]);
+    // The local worker hangs in its first chunk, so the run cannot end
+    // before the liar's first frame is read.
+    let done = beside_honest("progress-before-hello", &RANGE, &["--inject", "hang:0"]);
     let json = assert_exact(&done, &expected);
     assert!(
         liar(&json, "progress-before-hello")["failures"].as_u64() > Some(0),
