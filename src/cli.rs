@@ -242,9 +242,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "TEMPLATE", value_parser = Template::parse)]
     pub launcher: Option<Template>,
 
-    /// The worker program on remote hosts [default: supervisor-worker, found
-    /// on their PATH; with --hosts slurm, the supervisor-worker beside this
-    /// program, as clusters share their file system]
+    /// The worker program on remote hosts (found on their PATH; with --hosts
+    /// slurm, the one beside this program, as clusters share their file
+    /// system) [default: supervisor-worker]
     #[arg(long, value_name = "PATH", value_parser = parse_remote_worker)]
     pub remote_worker: Option<String>,
 
