@@ -59,8 +59,11 @@ pub const BY_HAND: &str = "this is supervisor's worker program: supervisor start
 /// serve.
 pub fn run_role(args: &crate::cli::WorkerArgs) -> i32 {
     // A person at a terminal would see binary frames and get nonsense back
-    // for what they type; a launcher's pipes are never terminals.
-    if io::stdin().is_terminal() || io::stdout().is_terminal() {
+    // for what they type; a launcher's pipes are never terminals, with one
+    // exception: `srun -u` gives a job step's stdout a pseudo-terminal (in
+    // raw mode), so inside a Slurm step only stdin counts.
+    let in_slurm_step = std::env::var_os("SLURM_STEP_ID").is_some();
+    if io::stdin().is_terminal() || (io::stdout().is_terminal() && !in_slurm_step) {
         let name = std::env::args().next().unwrap_or_default();
         let name = name.rsplit('/').next().unwrap_or("supervisor-worker");
         eprintln!("{name}: {BY_HAND}");
