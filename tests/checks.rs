@@ -366,7 +366,7 @@ fn a_trickling_worker_is_stalled() {
 fn escape_codes_in_a_version_never_reach_the_terminal() {
     let _serial = serial();
     let expected = clean(&RANGE);
-    let done = beside_honest("escape-version", &RANGE, &[]);
+    let done = beside_honest("escape-version", &RANGE, &["--inject", "hang:0"]);
     let json = assert_exact(&done, &expected);
     let host = liar(&json, "escape-version");
     assert_eq!(host["state"], "down", "{json}");
