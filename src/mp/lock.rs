@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 ///
 /// [`Process::fork`]: crate::mp::Process::fork
 ///
-/// ```
+/// ```standalone_crate
 /// use supervisor::mp::{Lock, Process};
 ///
 /// let lock = Lock::new().unwrap();

@@ -66,7 +66,7 @@ impl Process {
     /// std's buffered stdout when it ends (that buffer may be the parent's
     /// copy): flush what it prints, or end lines with a newline.
     ///
-    /// ```
+    /// ```standalone_crate
     /// use supervisor::mp::Process;
     /// let mut p = Process::fork(|| 7).unwrap();
     /// assert_eq!(p.join().unwrap(), 7);
@@ -76,11 +76,11 @@ impl Process {
     /// assert_eq!(p.join().unwrap(), 101);
     /// ```
     ///
-    /// (The panic example is a doctest, not a unit test, on purpose: a
-    /// doctest runs in a process of its own with a single thread. In the
-    /// multi-threaded unit-test harness the child could deadlock on the
-    /// panic machinery's lock held by another test thread at the fork: the
-    /// very trap this doc comment warns about.)
+    /// (The examples that fork are `standalone_crate` doctests, each run in
+    /// a process of its own with a single thread: edition 2024 otherwise
+    /// merges doctests into one multi-threaded process, where this function
+    /// refuses to fork, and where a child could deadlock on a lock another
+    /// test thread held: the very trap this doc comment warns about.)
     pub fn fork<F: FnOnce() -> i32>(target: F) -> io::Result<Process> {
         Self::fork_inner(None, target)
     }
@@ -89,7 +89,7 @@ impl Process {
     /// which closes every other descriptor above stderr, so it holds none of
     /// the parent's other pipes (which would hide their end of file).
     ///
-    /// ```
+    /// ```standalone_crate
     /// use std::io::{Read, Write};
     /// use supervisor::mp::Process;
     /// let (mut p, mut pipes) = Process::fork_piped(|| {
@@ -254,7 +254,7 @@ impl Process {
 
     /// Sends SIGKILL, which also ends a stopped (SIGSTOPped) child.
     ///
-    /// ```
+    /// ```standalone_crate
     /// use std::time::Duration;
     /// use supervisor::mp::{Process, describe_exitcode};
     /// let mut p = Process::fork(|| {

@@ -46,7 +46,7 @@ const CHUNK: usize = 64 * 1024;
 /// [`QueueError::Disconnected`] from `put`, if it ignores `SIGPIPE`; a forked
 /// child has the default disposition and is killed by `SIGPIPE`.
 ///
-/// ```
+/// ```standalone_crate
 /// use supervisor::mp::Process;
 /// use supervisor::mp::queue::{Queue, QueueError};
 ///
