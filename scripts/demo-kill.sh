@@ -5,11 +5,11 @@
 # end with the exact, verified result, and a picture of the run
 # (`supervisor timeline`) in cargo's target folder.
 #
-#   scripts/demo-kill.sh [MAX] [PROCS]     # default 3000000000 on 4 workers
+#   scripts/demo-kill.sh [MAX] [PROCS]     # default 10000000000 on 4 workers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-max=${1:-3000000000}
+max=${1:-10000000000}
 procs=${2:-4}
 if [ "$procs" -lt 2 ]; then
     echo "demo-kill.sh: needs at least 2 workers (one to stop, one to kill)" >&2
@@ -29,7 +29,7 @@ trap 'rm -f "$out"' EXIT
 too_short() {
     echo >&2
     echo "demo-kill.sh: the run ended before $1, so there is nothing to show." >&2
-    echo "Give it more to do: scripts/demo-kill.sh 3000000000 (about 20 s here)." >&2
+    echo "Give it more to do: scripts/demo-kill.sh 30000000000 (about 20 s here)." >&2
     wait "$sup" || true
     exit 1
 }
