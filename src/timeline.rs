@@ -215,11 +215,29 @@ fn chunk_of(v: &Value) -> Option<(u64, u64, u64)> {
     Some((v["id"].as_u64()?, v["lo"].as_u64()?, v["hi"].as_u64()?))
 }
 
+/// The chunk in flight on each slot: (id, lo, hi, since).
+type Open = HashMap<usize, (u64, u64, u64, f64)>;
+
+/// Ends the bar of the chunk in flight on `slot` at `t` (finished, or
+/// `lost` with its worker), if there is one.
+fn close_bar(open: &mut Open, bars: &mut Vec<Bar>, slot: usize, t: f64, lost: bool) {
+    if let Some((id, lo, hi, from)) = open.remove(&slot) {
+        bars.push(Bar {
+            slot,
+            from,
+            to: t,
+            id,
+            lo,
+            hi,
+            lost,
+        });
+    }
+}
+
 /// Reads the events into a [`Run`].
 fn read(events: &str) -> Result<Run, String> {
     let mut run = Run::default();
-    // Per slot, the chunk in flight: (id, lo, hi, since).
-    let mut open: HashMap<usize, (u64, u64, u64, f64)> = HashMap::new();
+    let mut open = Open::new();
     // Per chunk id, the slot it was last on, for chunk-level marks.
     let mut chunk_slot: HashMap<u64, usize> = HashMap::new();
     let mut host_of: BTreeMap<usize, String> = BTreeMap::new();
@@ -265,19 +283,7 @@ fn read(events: &str) -> Result<Run, String> {
                     chunk_slot.insert(id, slot);
                 }
             }
-            ("finished", Some(slot)) => {
-                if let Some((id, lo, hi, from)) = open.remove(&slot) {
-                    run.bars.push(Bar {
-                        slot,
-                        from,
-                        to: t,
-                        id,
-                        lo,
-                        hi,
-                        lost: false,
-                    });
-                }
-            }
+            ("finished", Some(slot)) => close_bar(&mut open, &mut run.bars, slot, t, false),
             ("stalled", Some(slot)) => {
                 let silent = e["silent_s"].as_f64().unwrap_or(0.0);
                 mark(Some(slot), Kind::Stalled, format!("stalled {silent:.1}s"));
@@ -298,17 +304,7 @@ fn read(events: &str) -> Result<Run, String> {
                 };
                 mark(Some(slot), kind, label);
                 run.deaths += 1;
-                if let Some((id, lo, hi, from)) = open.remove(&slot) {
-                    run.bars.push(Bar {
-                        slot,
-                        from,
-                        to: t,
-                        id,
-                        lo,
-                        hi,
-                        lost: true,
-                    });
-                }
+                close_bar(&mut open, &mut run.bars, slot, t, true);
                 if let Some((id, ..)) = chunk_of(&e["chunk"]) {
                     chunk_slot.insert(id, slot);
                 }

@@ -55,27 +55,31 @@ fn long_run() -> String {
     long_max(8.0).to_string()
 }
 
+/// A long run of `procs` workers started as a shell starts a job, with a
+/// 1 s stall timeout and events; its `--max` (on the ladder) and the run.
+fn long_job(procs: &str) -> (String, Run) {
+    let max = long_run();
+    let args = [
+        "--max",
+        &max,
+        "--procs",
+        procs,
+        "--stall-timeout",
+        "1s",
+        "--json",
+        "--quiet",
+    ];
+    let run = Run::start_custom(&args, true, as_job);
+    (max, run)
+}
+
 /// Ctrl-Z, a pause longer than the stall timeout, then `fg`: the workers
 /// are stopped with the supervisor and continued with it, nobody is
 /// declared stalled, and the result is exact.
 #[test]
 fn ctrl_z_then_fg_stalls_nobody() {
     let _serial = serial();
-    let max = long_run();
-    let run = Run::start_custom(
-        &[
-            "--max",
-            &max,
-            "--procs",
-            "3",
-            "--stall-timeout",
-            "1s",
-            "--json",
-            "--quiet",
-        ],
-        true,
-        as_job,
-    );
+    let (max, run) = long_job("3");
     let workers = run.wait_for_workers(3);
     signal_group(run.pid, libc::SIGTSTP);
     // The supervisor stops its workers, then itself.
@@ -106,21 +110,7 @@ fn ctrl_z_then_fg_stalls_nobody() {
 fn sigstop_of_the_supervisor_or_everything_stalls_nobody() {
     let _serial = serial();
     for everything in [false, true] {
-        let max = long_run();
-        let run = Run::start_custom(
-            &[
-                "--max",
-                &max,
-                "--procs",
-                "2",
-                "--stall-timeout",
-                "1s",
-                "--json",
-                "--quiet",
-            ],
-            true,
-            as_job,
-        );
+        let (max, run) = long_job("2");
         let workers = run.wait_for_workers(2);
         signal_group(run.pid, libc::SIGSTOP);
         if everything {
