@@ -36,8 +36,13 @@ enum Mode {
     /// Every Done says abundant = 2^64 − 1, with deficient raised so the
     /// counts add up to the chunk's length in wrapping u64 arithmetic.
     WrapAbundant,
-    /// 10^12 of Σσ moved from one Done to the next (+, −, +, …).
+    /// 10^12 of Σσ moved from one Done to the next (+, −, +, …): the
+    /// run's total is right after an even number of Dones.
     ShiftSigma,
+    /// 10^12 more Σσ in its third Done only, the counts untouched: past
+    /// the first two (which remote hosts have double-checked by default),
+    /// so only the run's Σσ self-check sees it.
+    InflateSigma,
     /// Says Hello, then never reads its input (its pipe shrunk to a page).
     Deaf,
     /// Never sends a Done: Progress frames for the chunk, forever, with a
@@ -54,12 +59,13 @@ enum Mode {
     EscapeVersion,
 }
 
-const MODES: [(&str, Mode); 11] = [
+const MODES: [(&str, Mode); 12] = [
     ("shift-counts", Mode::ShiftCounts),
     ("hide-perfect", Mode::HidePerfect),
     ("claim-first-perfect", Mode::ClaimFirstPerfect),
     ("wrap-abundant", Mode::WrapAbundant),
     ("shift-sigma", Mode::ShiftSigma),
+    ("inflate-sigma", Mode::InflateSigma),
     ("deaf", Mode::Deaf),
     ("never-finishing", Mode::NeverFinishing),
     ("progress-before-hello", Mode::ProgressBeforeHello),
@@ -257,6 +263,7 @@ impl Proxy {
                     }
                     ShiftSigma if self.done_count % 2 == 1 => result.sigma_sum += SHIFT,
                     ShiftSigma => result.sigma_sum = result.sigma_sum.saturating_sub(SHIFT),
+                    InflateSigma if self.done_count == 3 => result.sigma_sum += SHIFT,
                     _ => {}
                 }
                 FromWorker::Done { chunk, result }

@@ -2,6 +2,7 @@
 //! clear message, and their validation into the typed [`Config`] the rest of
 //! the program uses. Nothing past this module sees a raw string.
 
+use crate::audit::Policy;
 use crate::fault::{Fault, Injection};
 use crate::hosts::{self, DEFAULT_LAUNCHER, DEFAULT_REMOTE_WORKER, Host, LOCALHOST, Template};
 use crate::sigma::MAX_SUPPORTED;
@@ -258,6 +259,18 @@ pub struct RunArgs {
     /// --stall-timeout
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
+
+    /// Recompute the first N chunks each host returns on another worker
+    /// (another host when one is up) and compare the whole result
+    /// [default: 2 for remote hosts, 0 for localhost]
+    #[arg(long, value_name = "N", value_parser = parse_count, allow_hyphen_values = true)]
+    pub verify_first: Option<u64>,
+
+    /// Recompute this fraction of the other chunks, picked at random
+    /// (0 to 1; 1 double-checks everything) [default: 0.05 for remote
+    /// hosts, 0 for localhost]
+    #[arg(long, value_name = "P", value_parser = parse_fraction, allow_hyphen_values = true)]
+    pub verify_sample: Option<f64>,
 }
 
 /// `--hosts`'s value: one argument, a list of hosts, or `slurm`.
@@ -341,6 +354,8 @@ pub struct Config {
     pub remote_worker: String,
     pub host_retries: u32,
     pub connect_timeout: Duration,
+    /// Per host (in `hosts` order), how much of its work is double-checked.
+    pub verify: Vec<Policy>,
 }
 
 /// The most worker processes a run may have.
@@ -476,12 +491,22 @@ impl Config {
             },
             faults,
             crash_at,
-            hosts,
             slurm,
             launcher,
             remote_worker,
             host_retries,
             connect_timeout: args.connect_timeout,
+            verify: hosts
+                .iter()
+                .map(|h| {
+                    let default = Policy::default_for(h.is_local());
+                    Policy {
+                        first: args.verify_first.unwrap_or(default.first),
+                        sample: args.verify_sample.unwrap_or(default.sample),
+                    }
+                })
+                .collect(),
+            hosts,
         })
     }
 
@@ -619,6 +644,16 @@ fn parse_count(s: &str) -> Result<u64, String> {
     parse_number(s)
 }
 
+/// `--verify-sample`: a fraction from 0 to 1.
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "'{s}' is not a fraction from 0 to 1 (such as 0.05)"
+        )),
+    }
+}
+
 /// `--procs`: 1 to [`MAX_PROCS`].
 fn parse_procs(s: &str) -> Result<usize, String> {
     let n = parse_positive(s)?;
@@ -726,6 +761,34 @@ mod tests {
     }
 
     #[test]
+    fn double_checks_default_per_host_and_flags_apply_to_every_host() {
+        let c = config(&["--max", "5", "--hosts", "localhost:1,node1:2"]).unwrap();
+        assert_eq!(
+            c.verify,
+            [Policy::default_for(true), Policy::default_for(false)]
+        );
+        assert_eq!(c.verify[1].first, 2);
+        assert_eq!(c.verify[1].sample, 0.05);
+        let c = config(&[
+            "--max",
+            "5",
+            "--hosts",
+            "localhost:1,node1:2",
+            "--verify-sample",
+            "1",
+            "--verify-first",
+            "0",
+        ])
+        .unwrap();
+        let all = Policy {
+            first: 0,
+            sample: 1.0,
+        };
+        assert_eq!(c.verify, [all, all]);
+        assert_eq!(config(&["--max", "5"]).unwrap().verify.len(), 1);
+    }
+
+    #[test]
     fn bad_arguments_are_one_clear_line() {
         for (args, needle) in [
             (&["--procs", "0", "--max", "5"][..], "at least 1"),
@@ -763,6 +826,27 @@ mod tests {
             (&["--max", "5", "--inject", "nonsense"], "nonsense"),
             (&["--max", "5", "--inject", "hang"], "KIND:SLOT"),
             (&["--max", "5", "--inject", "boom:0"], "unknown fault"),
+            (
+                &["--max", "5", "--verify-sample", "1.5"],
+                "fraction from 0 to 1",
+            ),
+            (
+                &["--max", "5", "--verify-sample", "-0.1"],
+                "fraction from 0 to 1",
+            ),
+            (
+                &["--max", "5", "--verify-sample", "nan"],
+                "fraction from 0 to 1",
+            ),
+            (
+                &["--max", "5", "--verify-sample", "5%"],
+                "fraction from 0 to 1",
+            ),
+            (&["--max", "5", "--verify-first", "-1"], "not a count"),
+            (
+                &["--max", "5", "--verify-first", "many"],
+                "not a whole number",
+            ),
             (
                 &["--max", "5", "--procs", "2", "--inject", "hang:2"],
                 "slot 2 does not exist",

@@ -142,10 +142,61 @@ pub enum Event {
     /// A chunk was handed to the worker in a slot. Written to the
     /// `--events` file only (one a chunk is too many for a person), for
     /// `supervisor timeline`'s chunk bars.
-    Assigned { slot: usize, chunk: ChunkRef },
+    Assigned {
+        slot: usize,
+        chunk: ChunkRef,
+        /// The double-check this is a replica for (absent for first work).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        check: Option<u64>,
+    },
     /// A chunk's result was accepted from the worker in a slot (file only,
     /// like `assigned`).
     Finished { slot: usize, chunk: ChunkRef },
+    /// A chunk a host returned is to be computed again by another worker
+    /// before it counts (`why`: `first` or `sample`). File only.
+    DoubleCheck {
+        check: u64,
+        chunk: ChunkRef,
+        host: String,
+        why: String,
+    },
+    /// Two answers for a double-checked chunk differ: another worker (or
+    /// the supervisor itself) decides.
+    Mismatch {
+        check: u64,
+        lo: u64,
+        hi: u64,
+        hosts: Vec<String>,
+        what: String,
+    },
+    /// A double-checked chunk is counted: two answers agreed (`by`
+    /// `workers`) or the supervisor computed it (`supervisor`). `losers`
+    /// are the hosts whose answers differed. A line for people only when
+    /// there are losers.
+    Verified {
+        check: u64,
+        lo: u64,
+        hi: u64,
+        by: String,
+        losers: Vec<String>,
+    },
+    /// The Σσ self-check disagreed with the run's total, and bisection
+    /// over prefix sums found this chunk's Σσ wrong.
+    Refuted {
+        lo: u64,
+        hi: u64,
+        host: String,
+        claimed: u128,
+        identity: u128,
+    },
+    /// A host caught lying: every chunk it returned is taken out of the
+    /// result and redone elsewhere.
+    Revoked {
+        host: String,
+        chunks: u64,
+        numbers: u64,
+        why: String,
+    },
 }
 
 /// How a worker's end reads in a line, from its `status`: a process
@@ -320,12 +371,74 @@ impl Event {
                     }
                 )
             }
-            Event::Assigned { slot, chunk: c } => {
+            Event::Assigned {
+                slot,
+                chunk: c,
+                check,
+            } => {
                 format!(
-                    "chunk {} [{}, {}] assigned to worker {slot}",
-                    c.id, c.lo, c.hi
+                    "chunk {} [{}, {}] assigned to worker {slot}{}",
+                    c.id,
+                    c.lo,
+                    c.hi,
+                    match check {
+                        Some(k) => format!(" (replica for double-check {k})"),
+                        None => String::new(),
+                    }
                 )
             }
+            Event::DoubleCheck {
+                check,
+                chunk: c,
+                host,
+                why,
+            } => format!(
+                "chunk {} [{}, {}] from {host} is double-checked ({check}, {why})",
+                c.id, c.lo, c.hi
+            ),
+            Event::Mismatch {
+                check,
+                lo,
+                hi,
+                hosts,
+                what,
+            } => format!(
+                "double-check {check} of [{lo}, {hi}]: the answers of {} differ ({what}); \
+                 another worker decides",
+                hosts.join(" and ")
+            ),
+            Event::Verified {
+                check,
+                lo,
+                hi,
+                by,
+                losers,
+            } => format!(
+                "double-check {check} of [{lo}, {hi}] settled by {by}{}",
+                if losers.is_empty() {
+                    String::new()
+                } else {
+                    format!("; wrong answer from {}", losers.join(", "))
+                }
+            ),
+            Event::Refuted {
+                lo,
+                hi,
+                host,
+                claimed,
+                identity,
+            } => format!(
+                "chunk [{lo}, {hi}] from {host}: its Σσ {claimed} is not the identity's {identity}"
+            ),
+            Event::Revoked {
+                host,
+                chunks,
+                numbers,
+                why,
+            } => format!(
+                "host {host} is not to be believed ({why}): its {chunks} chunks \
+                 ({numbers} numbers) are taken back and redone"
+            ),
             Event::Finished { slot, chunk: c } => {
                 format!(
                     "chunk {} [{}, {}] finished by worker {slot}",
@@ -338,7 +451,11 @@ impl Event {
     /// Whether the event gets a line on stderr: not the per-chunk ones,
     /// which only the `--events` file records.
     pub fn for_people(&self) -> bool {
-        !matches!(self, Event::Assigned { .. } | Event::Finished { .. })
+        match self {
+            Event::Assigned { .. } | Event::Finished { .. } | Event::DoubleCheck { .. } => false,
+            Event::Verified { losers, .. } => !losers.is_empty(),
+            _ => true,
+        }
     }
 }
 

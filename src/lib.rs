@@ -11,6 +11,7 @@
 //! [`isolation`] runs the threads-versus-processes experiments; [`timeline`]
 //! draws a run from its events.
 
+pub mod audit;
 pub mod checkpoint;
 pub mod cli;
 pub mod events;

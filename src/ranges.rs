@@ -40,6 +40,28 @@ impl RangeSet {
         self.ranges.insert(lo, hi);
     }
 
+    /// Takes `[lo, hi]` out of the set, splitting the ranges it cuts.
+    pub fn remove(&mut self, lo: u64, hi: u64) {
+        assert!(lo <= hi);
+        // A range starting before lo that reaches into [lo, hi]: keep its
+        // part below lo (and above hi, if it reaches past).
+        if let Some((&l, &h)) = self.ranges.range(..lo).next_back()
+            && h >= lo
+        {
+            self.ranges.insert(l, lo - 1);
+            if h > hi {
+                self.ranges.insert(hi + 1, h);
+            }
+        }
+        // Ranges starting inside [lo, hi]: keep their part above hi.
+        while let Some((&l, &h)) = self.ranges.range(lo..=hi).next() {
+            self.ranges.remove(&l);
+            if h > hi {
+                self.ranges.insert(hi + 1, h);
+            }
+        }
+    }
+
     /// The range holding `n`, if any.
     pub fn containing(&self, n: u64) -> Option<(u64, u64)> {
         let (&lo, &hi) = self.ranges.range(..=n).next_back()?;
@@ -66,6 +88,26 @@ impl RangeSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remove_cuts_and_splits() {
+        let mut set = RangeSet::from_ranges(&[(1, 10), (20, 30), (40, 50)]);
+        set.remove(5, 6);
+        assert_eq!(set.to_vec(), [(1, 4), (7, 10), (20, 30), (40, 50)]);
+        set.remove(9, 45);
+        assert_eq!(set.to_vec(), [(1, 4), (7, 8), (46, 50)]);
+        set.remove(1, 4);
+        set.remove(46, 50);
+        set.remove(100, 200);
+        assert_eq!(set.to_vec(), [(7, 8)]);
+        set.remove(7, 8);
+        assert_eq!(set.count(), 0);
+        // Removing what was inserted leaves what was there before.
+        let mut set = RangeSet::from_ranges(&[(1, 100)]);
+        set.insert(101, 200);
+        set.remove(101, 200);
+        assert_eq!(set.to_vec(), [(1, 100)]);
+    }
 
     #[test]
     fn merges_overlapping_and_adjacent_ranges() {

@@ -18,8 +18,11 @@ pub struct WorkerLine {
     pub pid: i32,
     /// A remote worker's pid on its host.
     pub remote_pid: Option<u32>,
+    /// Chunks counted on its answers, and their numbers.
     pub chunks: u64,
     pub numbers: u64,
+    /// Chunks it computed again for double-checks.
+    pub replicas: u64,
     pub restarts: u64,
 }
 
@@ -28,8 +31,11 @@ pub struct WorkerLine {
 pub struct HostLine {
     pub host: String,
     pub slots: usize,
+    /// Chunks counted on its workers' answers, and their numbers.
     pub chunks: u64,
     pub numbers: u64,
+    /// Chunks its workers computed again for double-checks.
+    pub replicas: u64,
     /// Its workers that died.
     pub failures: u64,
     /// `up` (the local host, or a worker on it said Hello), `connecting`
@@ -74,6 +80,20 @@ pub struct Summary {
     /// With `--hosts slurm`: the job id, its nodelist as Slurm wrote it,
     /// the nodes, and the variable the slots came from.
     pub slurm: Option<Allocation>,
+    /// Chunks counted only once a second computation agreed (replicated
+    /// verification, `--verify-first` and `--verify-sample`).
+    pub verified_chunks: u64,
+    /// Wrong answers caught: double-checks whose answers differed, and
+    /// chunks whose Σσ the identity refuted.
+    pub mismatches: u64,
+    /// Double-checks the supervisor settled by computing the chunk itself
+    /// (no uninvolved worker was left to ask).
+    pub arbitrated: u64,
+    /// Chunks taken back from hosts caught lying, and redone.
+    pub revoked_chunks: u64,
+    /// Whether any host's work was to be double-checked.
+    #[serde(skip)]
+    pub double_checking: bool,
     pub elapsed_s: f64,
     pub numbers_per_s: f64,
     pub exit_code: i32,
@@ -157,6 +177,7 @@ impl Summary {
                     remote_pid: s.remote_pid,
                     chunks: s.chunks,
                     numbers: s.numbers,
+                    replicas: s.replicas,
                     restarts: s.restarts,
                 })
                 .collect(),
@@ -168,6 +189,7 @@ impl Summary {
                     slots: h.host.slots,
                     chunks: h.chunks,
                     numbers: h.numbers,
+                    replicas: h.replicas,
                     failures: h.failures,
                     state: match (&h.down, h.host.is_local() || said_hello(&h.host.name)) {
                         (Some(_), _) => "down",
@@ -178,6 +200,11 @@ impl Summary {
                 })
                 .collect(),
             slurm: cfg.slurm.clone(),
+            verified_chunks: outcome.verified_chunks,
+            mismatches: outcome.mismatches,
+            arbitrated: outcome.arbitrated,
+            revoked_chunks: outcome.revoked_chunks,
+            double_checking: cfg.verify.iter().any(|p| p.first > 0 || p.sample > 0.0),
             elapsed_s,
             numbers_per_s: if elapsed_s > 0.0 {
                 checked.saturating_sub(outcome.resumed) as f64 / elapsed_s
@@ -269,6 +296,32 @@ impl Summary {
                 self.resumed
             );
         }
+        if self.double_checking || self.mismatches > 0 || self.revoked_chunks > 0 {
+            let _ = writeln!(
+                w,
+                "double-checked:  {} chunks recomputed and compared{}; {} wrong {} caught{}",
+                self.verified_chunks,
+                if self.arbitrated > 0 {
+                    format!(" ({} settled by the supervisor)", self.arbitrated)
+                } else {
+                    String::new()
+                },
+                self.mismatches,
+                if self.mismatches == 1 {
+                    "answer"
+                } else {
+                    "answers"
+                },
+                if self.revoked_chunks > 0 {
+                    format!(
+                        ", {} chunks of untrustworthy hosts redone",
+                        self.revoked_chunks
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
         for [lo, hi] in &self.quarantined {
             let _ = writeln!(w, "quarantined:     [{lo}, {hi}] (not checked)");
         }
@@ -300,21 +353,37 @@ impl Summary {
                 self.abandoned
             );
         }
+        // Replicas (chunks computed again for double-checks) get a column
+        // when there are any.
+        let replicas = self.workers.iter().any(|s| s.replicas > 0);
+        let column = |n: u64| {
+            if replicas {
+                format!(" {n:>8}")
+            } else {
+                String::new()
+            }
+        };
         let _ = writeln!(w);
         let _ = writeln!(
             w,
-            "{:>5} {:>8} {:>7} {:>12} {:>8}",
+            "{:>5} {:>8} {:>7} {:>12} {:>8}{}",
             "slot",
             if self.mode == "threads" { "tid" } else { "pid" },
             "chunks",
             "numbers",
-            "restarts"
+            "restarts",
+            if replicas { " replicas" } else { "" }
         );
         for s in &self.workers {
             let _ = write!(
                 w,
-                "{:>5} {:>8} {:>7} {:>12} {:>8}",
-                s.slot, s.pid, s.chunks, s.numbers, s.restarts
+                "{:>5} {:>8} {:>7} {:>12} {:>8}{}",
+                s.slot,
+                s.pid,
+                s.chunks,
+                s.numbers,
+                s.restarts,
+                column(s.replicas)
             );
             let _ = if on_hosts {
                 writeln!(w, "  {}", s.host)
@@ -326,18 +395,24 @@ impl Summary {
             let _ = writeln!(w);
             let _ = writeln!(
                 w,
-                "{:<24} {:>5} {:>7} {:>14} {:>8}  state",
-                "host", "slots", "chunks", "numbers", "failures"
+                "{:<24} {:>5} {:>7} {:>14} {:>8}{}  state",
+                "host",
+                "slots",
+                "chunks",
+                "numbers",
+                "failures",
+                if replicas { " replicas" } else { "" }
             );
             for h in &self.hosts {
                 let _ = writeln!(
                     w,
-                    "{:<24} {:>5} {:>7} {:>14} {:>8}  {}{}",
+                    "{:<24} {:>5} {:>7} {:>14} {:>8}{}  {}{}",
                     h.host,
                     h.slots,
                     h.chunks,
                     h.numbers,
                     h.failures,
+                    column(h.replicas),
                     h.state,
                     h.reason
                         .as_ref()

@@ -1,15 +1,24 @@
 //! The chunk queue (Python's `Queue` of work): chunks not yet handed out,
-//! chunks in flight on a worker slot, the merged result of the chunks done,
-//! and what happens to a chunk whose worker died: back to the head of the
-//! queue, split in halves when it keeps killing workers, quarantined when a
-//! small piece still does.
+//! chunks in flight on a worker slot, the merged result of the chunks
+//! counted with a ledger of what each one claimed and which host returned
+//! it, and what happens to a chunk whose worker died: back to the head of
+//! the queue, split in halves when it keeps killing workers, quarantined
+//! when a small piece still does.
+//!
+//! A task is either a chunk's work or a replica of it: a second (or third)
+//! computation of a chunk that is being double-checked
+//! ([`crate::audit`] decides which and compares the answers). A chunk is
+//! counted only once its answer is believed, and can be revoked (taken out
+//! of the result and handed out again) when its host turns out to lie.
 //!
 //! One rule makes results exact under any fault: a result is accepted only
-//! from the slot its chunk is in flight on, and only once.
+//! from the slot its task is in flight on, and only once; a chunk is
+//! counted at most once.
 
 use crate::fault::Tally;
 use crate::ranges::RangeSet;
-use crate::sigma::ChunkResult;
+use crate::sigma::{ChunkResult, Overflow};
+use crate::verify::Claim;
 use std::collections::{BTreeMap, VecDeque};
 
 /// A contiguous range of numbers handed to one worker at a time.
@@ -32,6 +41,15 @@ impl Chunk {
     }
 }
 
+/// What a task handed out is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    /// The chunk's work, the first time its numbers are computed.
+    Work,
+    /// Another computation of a chunk under double-check `check`.
+    Replica { check: u64 },
+}
+
 /// When a chunk that keeps killing workers is split, and when a piece of it
 /// is given up on.
 #[derive(Clone, Copy, Debug)]
@@ -42,7 +60,7 @@ pub struct RetryPolicy {
     pub quarantine_min: u64,
 }
 
-/// What became of the chunk of a slot whose worker died.
+/// What became of the task of a slot whose worker died.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fate {
     /// Back to the head of the queue, to be tried again.
@@ -54,41 +72,69 @@ pub enum Fate {
     },
     /// Small and still killing workers: given up on.
     Quarantined { chunk: Chunk },
+    /// A replica that killed too many workers: no worker will recompute
+    /// the chunk, so the caller must settle check `check` another way.
+    ReplicaGivenUp { chunk: Chunk, check: u64 },
 }
 
 /// The answer to a worker's result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Completion {
-    /// Counted.
-    Accepted { chunk: Chunk },
-    /// Not the chunk in flight on this slot: ignored.
+    /// The task in flight on this slot: it is off the slot now, and the
+    /// caller decides whether to [`Schedule::count`] the result.
+    Returned { chunk: Chunk, task: Task },
+    /// Not the task in flight on this slot: ignored.
     Stale,
-    /// The result does not cover the chunk's numbers: the worker is faulty.
+    /// The result does not cover the chunk's numbers: the worker is faulty
+    /// (the task stays in flight, to be failed with its worker).
     Miscounted { chunk: Chunk, checked: u64 },
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Attempt {
     chunk: Chunk,
+    task: Task,
     failures: u32,
     /// Whether the chunk it was cut from killed workers (a half of a split).
     suspect: bool,
 }
 
+/// What a counted chunk claimed, and who said so: enough to check its Σσ
+/// against the identity and to take it out of the result again. 48 bytes
+/// a chunk (the perfect numbers are the result's own, found by range).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub hi: u64,
+    pub abundant: u64,
+    pub sigma_sum: u128,
+    /// The host whose worker returned it (the first whose answer agreed,
+    /// if it was double-checked; `None`: the supervisor computed it).
+    pub host: Option<u32>,
+    /// That worker's slot.
+    pub slot: u32,
+    /// How many perfect numbers it holds.
+    pub perfect: u32,
+}
+
 /// The run's chunks. Chunks are cut from `[min, max]` lazily, so memory does
-/// not grow with the range.
+/// not grow with the range, except for the ledger of counted chunks.
 #[derive(Debug)]
 pub struct Schedule {
     cursor: u64,
     max: u64,
     size: u64,
     next_id: u64,
+    /// Tasks to hand out before fresh chunks: failed chunks, revoked
+    /// chunks, and replicas.
     retry: VecDeque<Attempt>,
     in_flight: BTreeMap<usize, Attempt>,
     /// The merged result; shared, so worker threads can reach it.
     result: Tally,
     /// The numbers whose chunks are counted (including a resumed journal's).
     done: RangeSet,
+    /// Every chunk counted by this run, by its first number (a resumed
+    /// journal's ranges are not in it: the journal was checked as a whole).
+    ledger: BTreeMap<u64, Entry>,
     quarantined: Vec<(u64, u64)>,
     policy: RetryPolicy,
 }
@@ -106,6 +152,7 @@ impl Schedule {
             in_flight: BTreeMap::new(),
             result: Tally::default(),
             done: RangeSet::default(),
+            ledger: BTreeMap::new(),
             quarantined: Vec::new(),
             policy,
         }
@@ -117,12 +164,18 @@ impl Schedule {
         Chunk { id, lo, hi }
     }
 
-    /// Hands the next chunk to `slot` (which must hold none): a chunk to
-    /// retry first, else a fresh one.
-    pub fn take(&mut self, slot: usize) -> Option<Chunk> {
+    /// Hands the next task to `slot` (which must hold none): a task waiting
+    /// at the head of the queue (a retry, a revoked chunk, or a replica
+    /// `slot` may compute, as `may_check` says of its check), else a fresh
+    /// chunk.
+    pub fn take(&mut self, slot: usize, may_check: impl Fn(u64) -> bool) -> Option<(Chunk, Task)> {
         assert!(!self.in_flight.contains_key(&slot), "slot {slot} is busy");
-        let attempt = match self.retry.pop_front() {
-            Some(a) => a,
+        let waiting = self.retry.iter().position(|a| match a.task {
+            Task::Work => true,
+            Task::Replica { check } => may_check(check),
+        });
+        let attempt = match waiting {
+            Some(i) => self.retry.remove(i).expect("found"),
             None if self.skip_done() => {
                 let lo = self.cursor;
                 let mut hi = lo.saturating_add(self.size - 1).min(self.max);
@@ -132,6 +185,7 @@ impl Schedule {
                 self.cursor = hi + 1; // hi ≤ max ≤ MAX_SUPPORTED: no overflow
                 Attempt {
                     chunk: self.new_chunk(lo, hi),
+                    task: Task::Work,
                     failures: 0,
                     suspect: false,
                 }
@@ -139,7 +193,7 @@ impl Schedule {
             None => return None,
         };
         self.in_flight.insert(slot, attempt);
-        Some(attempt.chunk)
+        Some((attempt.chunk, attempt.task))
     }
 
     /// Moves the cursor past numbers already done (a resumed run's);
@@ -171,8 +225,9 @@ impl Schedule {
         self.in_flight.get(&slot).map(|a| a.chunk)
     }
 
-    /// Counts `result` if `id` is the chunk in flight on `slot` and the result
-    /// covers exactly its numbers.
+    /// Takes a result for task `id` off `slot`, if that is the task in
+    /// flight there and the result covers exactly its numbers. It is not
+    /// counted yet: see [`Schedule::count`].
     pub fn complete(&mut self, slot: usize, id: u64, result: &ChunkResult) -> Completion {
         let Some(attempt) = self.in_flight.get(&slot) else {
             return Completion::Stale;
@@ -181,24 +236,145 @@ impl Schedule {
         if chunk.id != id {
             return Completion::Stale;
         }
-        let miscounted = Completion::Miscounted {
-            chunk,
-            checked: result.checked(),
-        };
         if result.count() != chunk.len() as u128
             || result.perfect.iter().any(|&n| n < chunk.lo || n > chunk.hi)
         {
-            return miscounted;
+            return Completion::Miscounted {
+                chunk,
+                checked: result.checked(),
+            };
         }
-        if lock(&self.result).merge(result).is_err() {
-            return miscounted;
-        }
+        let task = attempt.task;
         self.in_flight.remove(&slot);
-        self.done.insert(chunk.lo, chunk.hi);
-        Completion::Accepted { chunk }
+        Completion::Returned { chunk, task }
     }
 
-    /// Whether the chunk in flight on `slot` is already known to kill
+    /// Counts `result` as the answer for `[lo, hi]`, returned by the worker
+    /// in `(host, slot)` (`None`: computed by the supervisor).
+    /// Refused, nothing counted, if the sums would not fit (no result that
+    /// passed [`crate::verify::check_result`] can cause that).
+    pub fn count(
+        &mut self,
+        lo: u64,
+        hi: u64,
+        result: &ChunkResult,
+        by: Option<(usize, usize)>,
+    ) -> Result<(), Overflow> {
+        debug_assert!(
+            self.done.containing(lo).is_none(),
+            "[{lo}, {hi}] counted twice"
+        );
+        lock(&self.result).merge(result)?;
+        self.done.insert(lo, hi);
+        self.ledger.insert(
+            lo,
+            Entry {
+                hi,
+                abundant: result.abundant,
+                sigma_sum: result.sigma_sum,
+                host: by.map(|(h, _)| h as u32),
+                slot: by.map_or(u32::MAX, |(_, s)| s as u32),
+                perfect: result.perfect.len() as u32,
+            },
+        );
+        Ok(())
+    }
+
+    /// Puts `[lo, hi]` at the head of the queue as fresh work (a chunk
+    /// revoked, or one whose answers could not be counted).
+    pub fn requeue(&mut self, lo: u64, hi: u64) -> Chunk {
+        let chunk = self.new_chunk(lo, hi);
+        self.retry.push_front(Attempt {
+            chunk,
+            task: Task::Work,
+            failures: 0,
+            suspect: false,
+        });
+        chunk
+    }
+
+    /// Puts a replica of `[lo, hi]` for check `check` at the head of the
+    /// queue.
+    pub fn replicate(&mut self, lo: u64, hi: u64, check: u64) -> Chunk {
+        let chunk = self.new_chunk(lo, hi);
+        self.retry.push_front(Attempt {
+            chunk,
+            task: Task::Replica { check },
+            failures: 0,
+            suspect: false,
+        });
+        chunk
+    }
+
+    /// Drops the replicas of check `check` still waiting in the queue.
+    pub fn cancel_replicas(&mut self, check: u64) {
+        self.retry.retain(|a| a.task != Task::Replica { check });
+    }
+
+    /// The checks whose replicas wait in the queue.
+    pub fn queued_checks(&self) -> Vec<u64> {
+        self.retry
+            .iter()
+            .filter_map(|a| match a.task {
+                Task::Replica { check } => Some(check),
+                Task::Work => None,
+            })
+            .collect()
+    }
+
+    /// Takes every chunk `host` returned out of the result and puts it at
+    /// the head of the queue: the host is not to be believed. The chunks,
+    /// as requeued, with what the ledger held of each.
+    pub fn revoke_host(&mut self, host: usize) -> Vec<(Chunk, Entry)> {
+        let theirs: Vec<u64> = self
+            .ledger
+            .iter()
+            .filter(|(_, e)| e.host == Some(host as u32))
+            .map(|(&lo, _)| lo)
+            .collect();
+        theirs
+            .into_iter()
+            .filter_map(|lo| self.revoke(lo))
+            .collect()
+    }
+
+    /// Takes the counted chunk starting at `lo` out of the result, the
+    /// numbers it covered out of the done set, and puts it at the head of
+    /// the queue (returned, with what the ledger held of it).
+    pub fn revoke(&mut self, lo: u64) -> Option<(Chunk, Entry)> {
+        let e = self.ledger.remove(&lo)?;
+        let len = e.hi - lo + 1;
+        {
+            let mut t = lock(&self.result);
+            t.perfect.retain(|&n| n < lo || n > e.hi);
+            t.abundant = t.abundant.saturating_sub(e.abundant);
+            let deficient = len - e.abundant - e.perfect as u64;
+            t.deficient = t.deficient.saturating_sub(deficient);
+            t.sigma_sum = t.sigma_sum.saturating_sub(e.sigma_sum);
+        }
+        self.done.remove(lo, e.hi);
+        Some((self.requeue(lo, e.hi), e))
+    }
+
+    /// The counted chunks as the Σσ localisation sees them, ascending, and
+    /// the host of each.
+    pub fn claims(&self) -> (Vec<Claim>, Vec<Option<usize>>) {
+        self.ledger
+            .iter()
+            .map(|(&lo, e)| {
+                (
+                    Claim {
+                        lo,
+                        hi: e.hi,
+                        sigma_sum: e.sigma_sum,
+                    },
+                    e.host.map(|h| h as usize),
+                )
+            })
+            .unzip()
+    }
+
+    /// Whether the task in flight on `slot` is already known to kill
     /// workers: it is a piece of a chunk that killed `max_attempts` of them
     /// and was split. A death on such a piece has a known cause, and the
     /// bisection is bounded by itself (at most `max_attempts` deaths per
@@ -209,8 +385,8 @@ impl Schedule {
         self.in_flight.get(&slot).is_some_and(|a| a.suspect)
     }
 
-    /// The worker on `slot` died: decide its chunk's fate. `None` if the
-    /// slot held no chunk.
+    /// The worker on `slot` died: decide its task's fate. `None` if the
+    /// slot held no task.
     pub fn fail(&mut self, slot: usize) -> Option<Fate> {
         let mut attempt = self.in_flight.remove(&slot)?;
         attempt.failures += 1;
@@ -222,6 +398,9 @@ impl Schedule {
                 failures: attempt.failures,
             });
         }
+        if let Task::Replica { check } = attempt.task {
+            return Some(Fate::ReplicaGivenUp { chunk, check });
+        }
         if chunk.len() <= self.policy.quarantine_min || chunk.len() == 1 {
             self.quarantined.push((chunk.lo, chunk.hi));
             self.quarantined.sort_unstable();
@@ -232,27 +411,26 @@ impl Schedule {
             self.new_chunk(chunk.lo, mid),
             self.new_chunk(mid + 1, chunk.hi),
         );
-        self.retry.push_front(Attempt {
-            chunk: halves.1,
-            failures: 0,
-            suspect: true,
-        });
-        self.retry.push_front(Attempt {
-            chunk: halves.0,
-            failures: 0,
-            suspect: true,
-        });
+        for half in [halves.1, halves.0] {
+            self.retry.push_front(Attempt {
+                chunk: half,
+                task: Task::Work,
+                failures: 0,
+                suspect: true,
+            });
+        }
         Some(Fate::Split { chunk, halves })
     }
 
-    /// Gives a chunk back without blaming its worker (the run is stopping).
+    /// Gives a task back without blaming its worker (the run is stopping,
+    /// or its host was marked down).
     pub fn release(&mut self, slot: usize) {
         if let Some(a) = self.in_flight.remove(&slot) {
             self.retry.push_front(a);
         }
     }
 
-    /// Whether chunks wait to be handed out.
+    /// Whether tasks wait to be handed out.
     pub fn has_pending(&self) -> bool {
         let fresh = match self.done.containing(self.cursor) {
             Some((_, hi)) => hi < self.max,
@@ -261,12 +439,13 @@ impl Schedule {
         !self.retry.is_empty() || fresh
     }
 
-    /// Whether every number is either counted or quarantined.
+    /// Whether every number is either counted or quarantined (or under a
+    /// check that has no task left: see [`crate::audit`]).
     pub fn is_finished(&self) -> bool {
         !self.has_pending() && self.in_flight.is_empty()
     }
 
-    /// The merged result of every accepted chunk.
+    /// The merged result of every counted chunk.
     pub fn result(&self) -> ChunkResult {
         lock(&self.result).clone()
     }
@@ -302,6 +481,24 @@ mod tests {
         quarantine_min: 10,
     };
 
+    /// Takes the next task for `slot`, any replica allowed.
+    fn take(s: &mut Schedule, slot: usize) -> Option<Chunk> {
+        s.take(slot, |_| true).map(|(c, _)| c)
+    }
+
+    /// Completes `c` on `slot` with `r` and counts it if it is returned
+    /// work (host 0).
+    fn finish(s: &mut Schedule, slot: usize, c: Chunk, r: &ChunkResult) -> Completion {
+        let done = s.complete(slot, c.id, r);
+        if let Completion::Returned {
+            task: Task::Work, ..
+        } = done
+        {
+            s.count(c.lo, c.hi, r, Some((0, slot))).unwrap();
+        }
+        done
+    }
+
     fn result_for(c: Chunk) -> ChunkResult {
         ChunkResult {
             perfect: vec![],
@@ -314,19 +511,19 @@ mod tests {
     #[test]
     fn cuts_the_range_into_chunks_and_finishes() {
         let mut s = Schedule::new(5, 27, 10, POLICY);
-        let a = s.take(0).unwrap();
-        let b = s.take(1).unwrap();
+        let a = take(&mut s, 0).unwrap();
+        let b = take(&mut s, 1).unwrap();
         assert_eq!((a.lo, a.hi, b.lo, b.hi), (5, 14, 15, 24));
         assert!(matches!(
-            s.complete(0, a.id, &result_for(a)),
-            Completion::Accepted { .. }
+            finish(&mut s, 0, a, &result_for(a)),
+            Completion::Returned { .. }
         ));
-        let c = s.take(0).unwrap();
+        let c = take(&mut s, 0).unwrap();
         assert_eq!((c.lo, c.hi), (25, 27));
-        assert!(s.take(2).is_none());
+        assert!(take(&mut s, 2).is_none());
         assert!(!s.is_finished());
-        s.complete(1, b.id, &result_for(b));
-        s.complete(0, c.id, &result_for(c));
+        finish(&mut s, 1, b, &result_for(b));
+        finish(&mut s, 0, c, &result_for(c));
         assert!(s.is_finished());
         assert_eq!(s.result().checked(), 23);
     }
@@ -334,20 +531,20 @@ mod tests {
     #[test]
     fn a_result_counts_once_and_only_from_its_slot() {
         let mut s = Schedule::new(1, 100, 50, POLICY);
-        let a = s.take(0).unwrap();
-        assert_eq!(s.complete(1, a.id, &result_for(a)), Completion::Stale);
+        let a = take(&mut s, 0).unwrap();
+        assert_eq!(finish(&mut s, 1, a, &result_for(a)), Completion::Stale);
         assert!(matches!(
-            s.complete(0, a.id, &result_for(a)),
-            Completion::Accepted { .. }
+            finish(&mut s, 0, a, &result_for(a)),
+            Completion::Returned { .. }
         ));
-        assert_eq!(s.complete(0, a.id, &result_for(a)), Completion::Stale);
-        let b = s.take(0).unwrap();
+        assert_eq!(finish(&mut s, 0, a, &result_for(a)), Completion::Stale);
+        let b = take(&mut s, 0).unwrap();
         let short = ChunkResult {
             deficient: 3,
             ..Default::default()
         };
         assert!(matches!(
-            s.complete(0, b.id, &short),
+            finish(&mut s, 0, b, &short),
             Completion::Miscounted { .. }
         ));
         assert_eq!(s.result().checked(), 50);
@@ -357,11 +554,11 @@ mod tests {
     fn only_pieces_of_a_split_chunk_are_known_poison() {
         let mut s = Schedule::new(1, 100_000, 100_000, POLICY);
         for _ in 0..POLICY.max_attempts {
-            s.take(0).unwrap();
+            take(&mut s, 0).unwrap();
             assert!(!s.is_suspect(0), "a whole chunk's deaths count");
             s.fail(0);
         }
-        let half = s.take(0).unwrap();
+        let half = take(&mut s, 0).unwrap();
         assert_eq!(half.len(), 50_000);
         assert!(s.is_suspect(0), "a half of a split chunk");
         assert!(!s.is_suspect(1), "a slot with no chunk");
@@ -370,7 +567,7 @@ mod tests {
     #[test]
     fn counts_that_wrap_to_the_chunk_length_are_miscounted() {
         let mut s = Schedule::new(1, 100, 50, POLICY);
-        let a = s.take(0).unwrap();
+        let a = take(&mut s, 0).unwrap();
         // 2^64 − 1 + 51 wraps to 50 in a u64.
         let wrapped = ChunkResult {
             abundant: u64::MAX,
@@ -378,31 +575,123 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            s.complete(0, a.id, &wrapped),
+            finish(&mut s, 0, a, &wrapped),
             Completion::Miscounted { .. }
         ));
         // Σσ that would wrap the tally.
         assert!(matches!(
-            s.complete(0, a.id, &result_for(a)),
-            Completion::Accepted { .. }
+            finish(&mut s, 0, a, &result_for(a)),
+            Completion::Returned { .. }
         ));
-        let b = s.take(0).unwrap();
+        let b = take(&mut s, 0).unwrap();
         let huge = ChunkResult {
             sigma_sum: u128::MAX,
             ..result_for(b)
         };
         assert!(matches!(
             s.complete(0, b.id, &huge),
-            Completion::Miscounted { .. }
+            Completion::Returned { .. }
         ));
+        assert_eq!(s.count(b.lo, b.hi, &huge, Some((0, 0))), Err(Overflow));
         assert_eq!(s.result().checked(), 50, "nothing of either counted");
+        assert_eq!(s.done(), vec![(1, 50)]);
+    }
+
+    #[test]
+    fn a_revoked_host_s_chunks_leave_the_result_and_are_handed_out_again() {
+        let mut s = Schedule::new(1, 40, 10, POLICY);
+        let with_perfect = |c: Chunk| {
+            let mut r = result_for(c);
+            if (c.lo..=c.hi).contains(&28) {
+                r.perfect = vec![28];
+                r.deficient -= 1;
+                r.abundant += 2;
+                r.deficient -= 2;
+            }
+            r
+        };
+        for (slot, host) in [(0, 0), (1, 1), (0, 0), (1, 1)] {
+            let c = take(&mut s, slot).unwrap();
+            assert!(matches!(
+                s.complete(slot, c.id, &with_perfect(c)),
+                Completion::Returned { .. }
+            ));
+            s.count(c.lo, c.hi, &with_perfect(c), Some((host, slot)))
+                .unwrap();
+        }
+        assert!(s.is_finished());
+        assert_eq!(s.result().perfect, [28]);
+        let (claims, hosts) = s.claims();
+        assert_eq!(claims.len(), 4);
+        assert_eq!(hosts, [Some(0), Some(1), Some(0), Some(1)]);
+        // Host 1 returned [11, 20] and [31, 40].
+        let revoked = s.revoke_host(1);
+        assert_eq!(revoked.len(), 2);
+        assert!(
+            revoked
+                .iter()
+                .all(|(_, e)| e.slot == 1 && e.host == Some(1))
+        );
+        assert_eq!(s.done(), vec![(1, 10), (21, 30)]);
+        let r = s.result();
+        assert_eq!(
+            (r.checked(), r.perfect.clone(), r.abundant),
+            (20, vec![28], 2)
+        );
+        assert!(!s.is_finished());
+        // Host 0's chunk with 28 in it goes too.
+        s.revoke(21).unwrap();
+        let r = s.result();
+        assert_eq!((r.checked(), r.abundant, r.sigma_sum), (10, 0, 10));
+        assert!(r.perfect.is_empty());
+        // They are handed out again, and counted again.
+        let mut again = Vec::new();
+        while let Some(c) = take(&mut s, 2) {
+            again.push((c.lo, c.hi));
+            finish(&mut s, 2, c, &with_perfect(c));
+        }
+        again.sort_unstable();
+        assert_eq!(again, [(11, 20), (21, 30), (31, 40)]);
+        assert_eq!(s.done(), vec![(1, 40)]);
+        assert_eq!(s.result().checked(), 40);
+        assert!(s.is_finished());
+    }
+
+    #[test]
+    fn replicas_go_only_where_allowed_and_are_never_split() {
+        let mut s = Schedule::new(1, 100, 50, POLICY);
+        let a = take(&mut s, 0).unwrap();
+        assert_eq!(
+            s.complete(0, a.id, &result_for(a)),
+            Completion::Returned {
+                chunk: a,
+                task: Task::Work
+            }
+        );
+        let r = s.replicate(a.lo, a.hi, 7);
+        // Slot 0 may not check it: it gets fresh work; slot 1 gets the
+        // replica.
+        let (b, task) = s.take(0, |_| false).unwrap();
+        assert_eq!((b.lo, task), (51, Task::Work));
+        let (c, task) = s.take(1, |check| check == 7).unwrap();
+        assert_eq!((c, task), (r, Task::Replica { check: 7 }));
+        for _ in 1..POLICY.max_attempts {
+            assert!(matches!(s.fail(1), Some(Fate::Requeued { .. })));
+            assert_eq!(s.queued_checks(), [7]);
+            s.take(1, |_| true).unwrap();
+        }
+        assert_eq!(s.fail(1), Some(Fate::ReplicaGivenUp { chunk: r, check: 7 }));
+        assert!(s.queued_checks().is_empty());
+        s.replicate(a.lo, a.hi, 8);
+        s.cancel_replicas(8);
+        assert!(!s.has_pending());
     }
 
     #[test]
     fn a_failed_chunk_goes_back_to_the_head() {
         let mut s = Schedule::new(1, 100, 10, POLICY);
-        let a = s.take(0).unwrap();
-        let _b = s.take(1).unwrap();
+        let a = take(&mut s, 0).unwrap();
+        let _b = take(&mut s, 1).unwrap();
         assert_eq!(
             s.fail(0),
             Some(Fate::Requeued {
@@ -410,7 +699,7 @@ mod tests {
                 failures: 1
             })
         );
-        assert_eq!(s.take(2), Some(a));
+        assert_eq!(take(&mut s, 2), Some(a));
         assert_eq!(s.fail(3), None);
     }
 
@@ -419,11 +708,11 @@ mod tests {
         let poison = 37;
         let mut s = Schedule::new(1, 100, 100, POLICY);
         let mut slot = 0;
-        while let Some(c) = s.take(slot) {
+        while let Some(c) = take(&mut s, slot) {
             if (c.lo..=c.hi).contains(&poison) {
                 s.fail(slot);
             } else {
-                s.complete(slot, c.id, &result_for(c));
+                finish(&mut s, slot, c, &result_for(c));
             }
             slot = (slot + 1) % 4;
         }
@@ -444,9 +733,9 @@ mod tests {
         };
         s.resume(&[(1, 15), (40, 55), (96, 100)], &done_before);
         let mut cut = Vec::new();
-        while let Some(c) = s.take(0) {
+        while let Some(c) = take(&mut s, 0) {
             cut.push((c.lo, c.hi));
-            s.complete(0, c.id, &result_for(c));
+            finish(&mut s, 0, c, &result_for(c));
         }
         assert_eq!(
             cut,
@@ -466,15 +755,15 @@ mod tests {
         let mut all_done = Schedule::new(1, 100, 10, POLICY);
         all_done.resume(&[(1, 100)], &ChunkResult::default());
         assert!(all_done.is_finished());
-        assert!(all_done.take(0).is_none());
+        assert!(take(&mut all_done, 0).is_none());
     }
 
     #[test]
     fn release_does_not_count_a_failure() {
         let mut s = Schedule::new(1, 10, 10, POLICY);
-        let a = s.take(0).unwrap();
+        let a = take(&mut s, 0).unwrap();
         s.release(0);
-        assert_eq!(s.take(1), Some(a));
+        assert_eq!(take(&mut s, 1), Some(a));
         assert_eq!(
             s.fail(1),
             Some(Fate::Requeued {

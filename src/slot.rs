@@ -37,8 +37,12 @@ pub struct SlotStats {
     pub pid: i32,
     /// For a remote host, the latest worker's pid there (from its Hello).
     pub remote_pid: Option<u32>,
+    /// Chunks counted on its answer, and their numbers (a chunk later
+    /// revoked is taken off again).
     pub chunks: u64,
     pub numbers: u64,
+    /// Chunks it computed again for double-checks (compared, not counted).
+    pub replicas: u64,
     pub restarts: u64,
 }
 

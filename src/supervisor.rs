@@ -27,6 +27,7 @@
 //! down: its workers are stopped, their chunks given back, and the run goes
 //! on with the other hosts.
 
+use crate::audit::{Audit, Finding, Opinion};
 use crate::checkpoint::{self, Journal};
 use crate::cli::{Config, Mode};
 use crate::events::{ChunkRef, Event, EventLog};
@@ -36,8 +37,8 @@ use crate::launch::{Launcher, Remote, Start, StderrLines, launch_failure};
 use crate::mp::{Pipes, poll_timeout};
 use crate::progress::{self, SlotLine, SlotTally, Snapshot};
 use crate::protocol::{FromWorker, Setup, check_hello};
-use crate::schedule::{Completion, Fate, RetryPolicy, Schedule};
-use crate::sigma::ChunkResult;
+use crate::schedule::{Chunk, Completion, Fate, RetryPolicy, Schedule, Task};
+use crate::sigma::{ChunkResult, Kernel, sigma_sum_range};
 use crate::slot::{Phase, Slot, State, Worker};
 use crate::verify;
 use nix::errno::Errno;
@@ -56,8 +57,11 @@ pub use crate::slot::SlotStats;
 #[derive(Clone, Debug)]
 pub struct HostStats {
     pub host: Host,
+    /// Chunks counted on its workers' answers, and their numbers.
     pub chunks: u64,
     pub numbers: u64,
+    /// Chunks its workers computed again for double-checks.
+    pub replicas: u64,
     /// Its workers that died (not counting those stopped because the host
     /// was marked down, or while the run was ending).
     pub failures: u64,
@@ -65,6 +69,8 @@ pub struct HostStats {
     streak: u32,
     /// Why it was marked down, if it was.
     pub down: Option<String>,
+    /// Whether it was caught lying (and every chunk it returned revoked).
+    pub untrusted: bool,
 }
 
 /// How the run ended.
@@ -98,6 +104,16 @@ pub struct Outcome {
     pub slots: Vec<SlotStats>,
     pub hosts: Vec<HostStats>,
     pub elapsed: Duration,
+    /// Chunks counted only once a second answer (or the supervisor's own)
+    /// agreed.
+    pub verified_chunks: u64,
+    /// Wrong answers caught: double-checks whose answers differed, and
+    /// chunks whose Σσ the identity refuted.
+    pub mismatches: u64,
+    /// Double-checks the supervisor settled by computing the chunk itself.
+    pub arbitrated: u64,
+    /// Chunks taken back from hosts caught lying, and redone.
+    pub revoked_chunks: u64,
 }
 
 /// A failure before the run began (exit 1).
@@ -201,6 +217,20 @@ pub struct Supervisor<'a> {
     /// Set when the supervisor continued its own workers after a pause, so
     /// the SIGCONT that woke it is not reported twice.
     just_continued: bool,
+    /// The double-checks.
+    audit: Audit,
+    /// Hosts caught lying, not yet acted on (at the top of the next turn),
+    /// with what gave them away.
+    untrusted: Vec<(usize, String)>,
+    /// Chunks revoked from hosts caught lying.
+    revoked_chunks: u64,
+    /// Chunks whose Σσ the identity refuted.
+    refuted: u64,
+    /// Times the finished run's Σσ was localised and work given back.
+    reconciled: u32,
+    /// The supervisor's own sieve, made the first time it must settle a
+    /// double-check itself.
+    kernel: Option<Kernel>,
 }
 
 /// Where and how often the journal is written.
@@ -326,9 +356,11 @@ impl<'a> Supervisor<'a> {
                     host: h.clone(),
                     chunks: 0,
                     numbers: 0,
+                    replicas: 0,
                     failures: 0,
                     streak: 0,
                     down: None,
+                    untrusted: false,
                 })
                 .collect(),
             signals,
@@ -362,6 +394,12 @@ impl<'a> Supervisor<'a> {
                 .any(|h| !h.is_local())
                 .then(|| now + watchdog / 4),
             just_continued: false,
+            audit: Audit::new(cfg.verify.clone()),
+            untrusted: Vec::new(),
+            revoked_chunks: 0,
+            refuted: 0,
+            reconciled: 0,
+            kernel: None,
         })
     }
 
@@ -384,11 +422,22 @@ impl<'a> Supervisor<'a> {
             slots: self.slots.iter().map(|s| s.stats.clone()).collect(),
             hosts: self.hosts.clone(),
             elapsed: self.started.elapsed(),
+            verified_chunks: self.audit.verified,
+            mismatches: self.audit.mismatches + self.refuted,
+            arbitrated: self.audit.arbitrated,
+            revoked_chunks: self.revoked_chunks,
         }
     }
 
     fn run_loop(&mut self) {
-        while self.stop.is_none() && !self.schedule.is_finished() {
+        loop {
+            self.act_on_liars();
+            if self.stop.is_none() && self.schedule.is_finished() {
+                self.reconcile();
+            }
+            if self.stop.is_some() || self.schedule.is_finished() {
+                break;
+            }
             self.start_due();
             self.offer_work();
             let deadline = self.next_deadline();
@@ -626,23 +675,309 @@ impl<'a> Supervisor<'a> {
         if self.stop.is_some() {
             return;
         }
+        self.settle_stranded();
         let now = Instant::now();
         for slot in 0..self.slots.len() {
             if !self.slots[slot].is_idle() {
                 continue;
             }
-            let Some(chunk) = self.schedule.take(slot) else {
-                return;
+            let allowed: Vec<u64> = self
+                .schedule
+                .queued_checks()
+                .into_iter()
+                .filter(|&check| self.may_check(slot, check))
+                .collect();
+            let Some((chunk, task)) = self.schedule.take(slot, |c| allowed.contains(&c)) else {
+                continue;
             };
             let w = self.slots[slot].worker_mut().expect("idle is live");
             match w.assign(chunk, now) {
                 Ok(()) => self.log.emit(Event::Assigned {
                     slot,
                     chunk: chunk.into(),
+                    check: match task {
+                        Task::Replica { check } => Some(check),
+                        Task::Work => None,
+                    },
                 }),
                 Err(e) => self.end(slot, Cause::WriteFailed(e)),
             }
         }
+    }
+
+    /// Whether host `h` can take replicas now: not down, and local or with
+    /// a worker that has said Hello and is still there, so a host being
+    /// connected to (or never again) does not hold double-checks up.
+    fn usable(&self, h: usize) -> bool {
+        self.hosts[h].down.is_none()
+            && (self.hosts[h].host.is_local()
+                || self
+                    .slots
+                    .iter()
+                    .any(|s| s.host == h && s.worker().is_some_and(Worker::ready)))
+    }
+
+    /// Whether the worker in `slot` may compute a replica for `check`: one
+    /// on a host that has not answered it, while such a host is usable.
+    /// With none, a second answer may come from another worker of the one
+    /// host that answered (or its only one); a third, which decides a
+    /// mismatch, comes from no worker: the supervisor computes it
+    /// ([`Supervisor::settle_stranded`]).
+    fn may_check(&self, slot: usize, check: u64) -> bool {
+        let (hosts, slots, answers) = self.audit.involved(check);
+        if answers == 0 {
+            return true;
+        }
+        let h = self.slots[slot].host;
+        let uninvolved_up = (0..self.hosts.len()).any(|i| !hosts.contains(&i) && self.usable(i));
+        if uninvolved_up {
+            return !hosts.contains(&h);
+        }
+        if answers >= 2 {
+            return false;
+        }
+        !slots.contains(&slot)
+            || !self
+                .slots
+                .iter()
+                .any(|s| s.host == h && s.index != slot && !matches!(s.state, State::Down))
+    }
+
+    /// Whether some slot not down may compute a replica for `check`.
+    fn can_be_checked(&self, check: u64) -> bool {
+        (0..self.slots.len()).any(|slot| {
+            !matches!(self.slots[slot].state, State::Down) && self.may_check(slot, check)
+        })
+    }
+
+    /// Settles the double-checks whose replicas no worker may compute any
+    /// more (their hosts went down, or a mismatch has no uninvolved host to
+    /// decide it) by computing them here.
+    fn settle_stranded(&mut self) {
+        for check in self.schedule.queued_checks() {
+            if !self.can_be_checked(check) {
+                self.schedule.cancel_replicas(check);
+                self.arbitrate(check);
+            }
+        }
+    }
+
+    /// Settles double-check `check` with the supervisor's own answer: the
+    /// chunk is sieved here, in this thread, by the same exact kernel the
+    /// workers run (one core: about 0.05 s for the largest default chunk,
+    /// 2^22 numbers). The time it takes is not the workers' silence.
+    fn arbitrate(&mut self, check: u64) {
+        let Some((lo, hi)) = self.audit.range(check) else {
+            return;
+        };
+        let began = Instant::now();
+        let max = self.range.1;
+        let truth = self
+            .kernel
+            .get_or_insert_with(|| Kernel::new(max))
+            .run(lo, hi, |_| {});
+        let took = began.elapsed();
+        if took > Duration::from_millis(100) {
+            self.restart_silence(Some(took));
+        }
+        if let Some(verdict) = self.audit.arbitrate(check, truth) {
+            self.on_verdict(check, verdict);
+        }
+    }
+
+    /// A worker's answer for `chunk`, already checked on its own
+    /// ([`verify::check_result`]): counted, or held for a double-check, or
+    /// added to one.
+    fn take_answer(&mut self, chunk: Chunk, task: Task, answer: Opinion) {
+        match task {
+            Task::Work => match self.audit.pick(answer.host) {
+                None => self.count(
+                    chunk.lo,
+                    chunk.hi,
+                    &answer.result,
+                    Some((answer.host, answer.slot)),
+                ),
+                Some(why) => {
+                    let host = self.hosts[answer.host].host.name.clone();
+                    let check = self.audit.open(chunk.lo, chunk.hi, answer);
+                    self.log.emit(Event::DoubleCheck {
+                        check,
+                        chunk: chunk.into(),
+                        host,
+                        why: why.name().into(),
+                    });
+                    self.ask_again(check);
+                }
+            },
+            Task::Replica { check } => {
+                if let Some(verdict) = self.audit.opine(check, answer) {
+                    self.on_verdict(check, verdict);
+                }
+            }
+        }
+    }
+
+    /// Acts on what the answers for `check` add up to.
+    fn on_verdict(&mut self, check: u64, verdict: Finding) {
+        match verdict {
+            Finding::Settled {
+                lo,
+                hi,
+                result,
+                by,
+                losers,
+                by_supervisor,
+            } => {
+                self.count(lo, hi, &result, by);
+                let name = |h: usize| self.hosts[h].host.name.clone();
+                self.log.emit(Event::Verified {
+                    check,
+                    lo,
+                    hi,
+                    by: if by_supervisor {
+                        "the supervisor".into()
+                    } else {
+                        "workers".into()
+                    },
+                    losers: losers.iter().map(|(h, _)| name(*h)).collect(),
+                });
+                for (h, what) in losers {
+                    self.untrusted.push((
+                        h,
+                        format!("its answer for [{lo}, {hi}] lost a double-check: {what}"),
+                    ));
+                }
+            }
+            Finding::Mismatch { what } => {
+                let (lo, hi) = self.audit.range(check).expect("open");
+                let (hosts, _, _) = self.audit.involved(check);
+                let mut names: Vec<String> = hosts
+                    .iter()
+                    .map(|&h| self.hosts[h].host.name.clone())
+                    .collect();
+                names.dedup();
+                self.log.emit(Event::Mismatch {
+                    check,
+                    lo,
+                    hi,
+                    hosts: names,
+                    what,
+                });
+                self.ask_again(check);
+            }
+            Finding::Waiting => self.ask_again(check),
+        }
+    }
+
+    /// Asks for another answer for `check`: a replica for a worker that may
+    /// compute it, or the supervisor's own when none may.
+    fn ask_again(&mut self, check: u64) {
+        if self.can_be_checked(check) {
+            let (lo, hi) = self.audit.range(check).expect("open");
+            self.schedule.replicate(lo, hi, check);
+        } else {
+            self.arbitrate(check);
+        }
+    }
+
+    /// Counts `result` for `[lo, hi]`, returned by the worker in `(host,
+    /// slot)` (`None`: computed by the supervisor), and credits it.
+    fn count(&mut self, lo: u64, hi: u64, result: &ChunkResult, by: Option<(usize, usize)>) {
+        let counted = self.schedule.count(lo, hi, result, by);
+        if let (Ok(()), Some((h, slot))) = (&counted, by) {
+            let numbers = hi - lo + 1;
+            self.slots[slot].stats.chunks += 1;
+            self.slots[slot].stats.numbers += numbers;
+            self.hosts[h].chunks += 1;
+            self.hosts[h].numbers += numbers;
+        }
+        if let Err(e) = counted {
+            // Cannot happen to a result that passed check_result; if it
+            // did, the numbers are done again rather than lost.
+            self.schedule.requeue(lo, hi);
+            self.log.emit(Event::Shutdown {
+                reason: format!("not counted, redone: [{lo}, {hi}]: {e}"),
+            });
+        }
+    }
+
+    /// Marks down every host caught lying since the last turn, and takes
+    /// back every chunk it returned: they are redone by the others.
+    fn act_on_liars(&mut self) {
+        for (h, why) in std::mem::take(&mut self.untrusted) {
+            if self.hosts[h].untrusted {
+                continue;
+            }
+            self.hosts[h].untrusted = true;
+            let revoked = self.schedule.revoke_host(h);
+            self.audit.forget_host(h);
+            let numbers: u64 = revoked.iter().map(|(c, _)| c.len()).sum();
+            for (chunk, entry) in &revoked {
+                // No longer in the result: no longer the slot's work.
+                let stats = &mut self.slots[entry.slot as usize].stats;
+                stats.chunks = stats.chunks.saturating_sub(1);
+                stats.numbers = stats.numbers.saturating_sub(chunk.len());
+            }
+            let host = &mut self.hosts[h];
+            host.chunks = host.chunks.saturating_sub(revoked.len() as u64);
+            host.numbers = host.numbers.saturating_sub(numbers);
+            self.revoked_chunks += revoked.len() as u64;
+            self.log.emit(Event::Revoked {
+                host: self.hosts[h].host.name.clone(),
+                chunks: revoked.len() as u64,
+                numbers,
+                why: why.clone(),
+            });
+            self.mark_down(h, format!("untrustworthy: {why}"));
+        }
+        self.stop_if_no_host_left();
+    }
+
+    /// The run is finished: checks the Σσ of every chunk it counted against
+    /// the identity. Where they disagree, bisection over prefix sums finds
+    /// the chunks that are wrong ([`verify::localise`]); their hosts are
+    /// caught lying, and everything they returned is redone (the loop goes
+    /// on). Gives up, leaving the report's self-check to fail, if that
+    /// keeps happening.
+    fn reconcile(&mut self) {
+        let (claims, hosts) = self.schedule.claims();
+        let bad = match verify::localise(&claims) {
+            Ok(bad) => bad,
+            Err(e) => return self.fail_run(format!("the counted chunks overlap: {e}")),
+        };
+        if bad.is_empty() {
+            return;
+        }
+        self.reconciled += 1;
+        if self.reconciled > self.hosts.len() as u32 + 1 {
+            return self.fail_run(format!(
+                "the Σσ self-check still disagrees after {} rounds of redoing the chunks it refuted",
+                self.reconciled - 1
+            ));
+        }
+        for i in bad {
+            let c = claims[i];
+            let identity = sigma_sum_range(c.lo, c.hi);
+            self.refuted += 1;
+            self.log.emit(Event::Refuted {
+                lo: c.lo,
+                hi: c.hi,
+                host: hosts[i].map_or("the supervisor".into(), |h| self.hosts[h].host.name.clone()),
+                claimed: c.sigma_sum,
+                identity,
+            });
+            match hosts[i] {
+                Some(h) => self.untrusted.push((
+                    h,
+                    format!(
+                        "its Σσ for [{}, {}] is {}, the identity gives {identity}",
+                        c.lo, c.hi, c.sigma_sum
+                    ),
+                )),
+                None => drop(self.schedule.revoke(c.lo)),
+            }
+        }
+        self.act_on_liars();
     }
 
     /// Sends every ready remote worker a Ping, so its watchdog knows the
@@ -1020,7 +1355,7 @@ impl<'a> Supervisor<'a> {
                     return Some(Cause::BadResult(format!("chunk {chunk}: {why}")));
                 }
                 match self.schedule.complete(slot, chunk, &result) {
-                    Completion::Accepted { chunk } => {
+                    Completion::Returned { chunk, task } => {
                         let took = now.saturating_duration_since(w.busy_since);
                         w.finish();
                         w.hear(now);
@@ -1029,13 +1364,19 @@ impl<'a> Supervisor<'a> {
                             slot,
                             chunk: chunk.into(),
                         });
-                        s.stats.chunks += 1;
-                        s.stats.numbers += chunk.len();
-                        let host = &mut self.hosts[s.host];
-                        host.chunks += 1;
-                        host.numbers += chunk.len();
+                        let replica = matches!(task, Task::Replica { .. });
+                        s.stats.replicas += replica as u64;
+                        let answer = Opinion {
+                            host,
+                            slot,
+                            pid: s.stats.pid,
+                            result,
+                        };
+                        let host = &mut self.hosts[host];
+                        host.replicas += replica as u64;
                         host.streak = 0;
                         self.note_recovery(slot);
+                        self.take_answer(chunk, task, answer);
                         None
                     }
                     Completion::Stale => None,
@@ -1148,8 +1489,12 @@ impl<'a> Supervisor<'a> {
             _ => {}
         }
         let known_poison = self.schedule.is_suspect(slot);
-        if let Some(fate) = self.schedule.fail(slot) {
-            self.log.emit(fate_event(fate));
+        match self.schedule.fail(slot) {
+            // No worker got through this replica: the supervisor settles
+            // its double-check.
+            Some(Fate::ReplicaGivenUp { check, .. }) => self.arbitrate(check),
+            Some(fate) => self.log.emit(fate_event(fate)),
+            None => {}
         }
         if self.stop.is_some() || self.schedule.is_finished() {
             return Follow::Nothing;
@@ -1204,6 +1549,11 @@ impl<'a> Supervisor<'a> {
                 self.slots[slot].state = State::Down;
             }
         }
+        self.stop_if_no_host_left();
+    }
+
+    /// Stops the run if work is left and every host is down.
+    fn stop_if_no_host_left(&mut self) {
         if self.hosts.iter().all(|host| host.down.is_some())
             && self.stop.is_none()
             && !self.schedule.is_finished()
@@ -1371,6 +1721,10 @@ fn fate_event(fate: Fate) -> Event {
         },
         Fate::Quarantined { chunk } => Event::Quarantined {
             chunk: chunk.into(),
+        },
+        Fate::ReplicaGivenUp { chunk, .. } => Event::Requeued {
+            chunk: chunk.into(),
+            failures: u32::MAX,
         },
     }
 }

@@ -42,6 +42,9 @@ enum Kind {
     /// The run paused (Ctrl-Z) or continued, or a worker could not start.
     Paused,
     StartFailed,
+    /// A wrong answer caught: a double-check's mismatch, a chunk the Σσ
+    /// identity refuted, a host's chunks revoked.
+    Caught,
 }
 
 impl Kind {
@@ -60,6 +63,7 @@ impl Kind {
             Kind::Stopped => "marker stop",
             Kind::Paused => "marker pause",
             Kind::StartFailed => "marker start-failed",
+            Kind::Caught => "marker caught",
         }
     }
 
@@ -78,6 +82,7 @@ impl Kind {
             Kind::Stopped => "#000000",
             Kind::Paused => "#17becf",
             Kind::StartFailed => "#bcbd22",
+            Kind::Caught => "#ff7f0e",
         }
     }
 
@@ -96,10 +101,11 @@ impl Kind {
             Kind::Stopped => "run stopped",
             Kind::Paused => "paused / continued",
             Kind::StartFailed => "could not start",
+            Kind::Caught => "wrong answer caught",
         }
     }
 
-    const ALL: [Kind; 12] = [
+    const ALL: [Kind; 13] = [
         Kind::Stalled,
         Kind::Killed,
         Kind::Died,
@@ -112,6 +118,7 @@ impl Kind {
         Kind::Stopped,
         Kind::Paused,
         Kind::StartFailed,
+        Kind::Caught,
     ];
 }
 
@@ -322,17 +329,26 @@ fn read(events: &str) -> Result<Run, String> {
                 };
                 mark(on, kind, kind.legend().replace("chunk ", ""));
             }
-            ("host_down", _) => {
+            ("host_down", _) | ("refuted", _) | ("revoked", _) => {
                 let host = e["host"].as_str().unwrap_or("");
                 let slots: Vec<usize> = host_of
                     .iter()
                     .filter(|(_, h)| *h == host)
                     .map(|(&s, _)| s)
                     .collect();
+                let (kind, label) = match name {
+                    "host_down" => (Kind::HostDown, "host down".to_string()),
+                    "refuted" => (Kind::Caught, "Σσ refuted".to_string()),
+                    _ => (
+                        Kind::Caught,
+                        format!("{} chunks revoked", e["chunks"].as_u64().unwrap_or(0)),
+                    ),
+                };
                 for s in slots {
-                    mark(Some(s), Kind::HostDown, "host down".into());
+                    mark(Some(s), kind, label.clone());
                 }
             }
+            ("mismatch", _) => mark(None, Kind::Caught, "answers differ".into()),
             ("paused", _) => mark(None, Kind::Paused, "paused".into()),
             ("continued", _) => mark(None, Kind::Paused, "continued".into()),
             ("start_failed", Some(slot)) => {
@@ -468,7 +484,12 @@ fn shape(kind: Kind, x: f64, y: f64) -> Group {
                 )
                 .set("fill", c),
         ),
-        Kind::Killed | Kind::HostDown | Kind::Stopped | Kind::Paused | Kind::StartFailed => g.add(
+        Kind::Killed
+        | Kind::HostDown
+        | Kind::Stopped
+        | Kind::Paused
+        | Kind::StartFailed
+        | Kind::Caught => g.add(
             Line::new()
                 .set("x1", x)
                 .set("x2", x)
@@ -747,6 +768,33 @@ mod tests {
         assert_eq!(run.marks[3].slot, Some(1));
         assert_eq!(run.marks[2].label, "SIGKILL");
         assert_eq!(run.end, 1.0);
+    }
+
+    #[test]
+    fn wrong_answers_caught_are_marked_on_the_liar_s_lanes() {
+        let events = r#"{"t":0.0,"event":"started","slot":0,"pid":10,"host":"localhost"}
+{"t":0.0,"event":"started","slot":1,"pid":11,"host":"liar"}
+{"t":0.2,"event":"mismatch","check":0,"lo":1,"hi":100,"hosts":["liar","localhost"],"what":"abundant differs: 3 against 1"}
+{"t":0.3,"event":"refuted","lo":101,"hi":200,"host":"liar","claimed":9,"identity":8}
+{"t":0.3,"event":"revoked","host":"liar","chunks":4,"numbers":400,"why":"lied"}
+{"t":0.3,"event":"host_down","host":"liar","failures":0,"reason":"untrustworthy: lied"}
+"#;
+        let run = read(events).unwrap();
+        let caught: Vec<(Option<usize>, &str)> = run
+            .marks
+            .iter()
+            .filter(|m| m.kind == Kind::Caught)
+            .map(|m| (m.slot, m.label.as_str()))
+            .collect();
+        assert_eq!(
+            caught,
+            [
+                (None, "answers differ"),
+                (Some(1), "Σσ refuted"),
+                (Some(1), "4 chunks revoked")
+            ]
+        );
+        assert!(draw(events).unwrap().svg.contains("marker caught"));
     }
 
     #[test]

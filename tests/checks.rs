@@ -263,25 +263,63 @@ fn assert_exact(done: &Done, expected: &Counts) -> serde_json::Value {
 /// hangs until it is stalled, so the liar certainly gets work (the
 /// chunk with 33 550 336 among it); the run must end exact, the liar
 /// marked down.
-fn lying_results_are_caught(mode: &str) {
+fn lying_results_are_caught(mode: &str) -> Done {
+    lying_results_are_caught_with(mode, &[])
+}
+
+/// [`lying_results_are_caught`] with `extra` flags (how much is
+/// double-checked).
+fn lying_results_are_caught_with(mode: &str, extra: &[&str]) -> Done {
     let _serial = serial();
     let expected = clean(&RANGE);
     assert_eq!(expected.perfect, [33_550_336]);
-    let done = beside_honest(mode, &RANGE, &["--inject", "hang:0"]);
+    let mut flags = vec!["--inject", "hang:0"];
+    flags.extend(extra);
+    let done = beside_honest(mode, &RANGE, &flags);
     let json = assert_exact(&done, &expected);
     assert_eq!(liar(&json, mode)["state"], "down", "{json}");
+    done
 }
 
+/// What a run's JSON summary says of its double-checks.
+fn caught(done: &Done) -> (u64, u64) {
+    let json = done.json();
+    (
+        json["verified_chunks"].as_u64().expect("verified_chunks"),
+        json["mismatches"].as_u64().expect("mismatches"),
+    )
+}
+
+/// Caught by the default double-check of a remote host's first two
+/// chunks: the second answer differs, and with no third host the
+/// supervisor's own answer decides.
 #[test]
-#[ignore = "needs loop wiring: replicated verification (--verify-first)"]
 fn counts_moved_from_deficient_to_abundant_are_caught() {
-    lying_results_are_caught("shift-counts");
+    let done = lying_results_are_caught("shift-counts");
+    let (verified, mismatches) = caught(&done);
+    assert!(verified >= 1 && mismatches >= 1, "{:?}", done.json());
+    assert!(
+        done.events
+            .iter()
+            .any(|e| e["event"] == "mismatch" && e["what"].as_str().unwrap().contains("abundant")),
+        "{:?}",
+        done.events
+    );
+    assert!(
+        done.events
+            .iter()
+            .any(|e| e["event"] == "revoked" && e["host"] == "shift-counts"),
+        "{:?}",
+        done.events
+    );
 }
 
+/// Only the chunk with 33 550 336 in it lies, so only a double-check of
+/// every chunk is sure to see it.
 #[test]
-#[ignore = "needs loop wiring: replicated verification (--verify-first)"]
 fn hidden_perfect_numbers_are_caught() {
-    lying_results_are_caught("hide-perfect");
+    let done = lying_results_are_caught_with("hide-perfect", &["--verify-sample", "1"]);
+    assert!(caught(&done).1 >= 1, "{:?}", done.json());
 }
 
 #[test]
@@ -295,10 +333,114 @@ fn counts_that_only_add_up_by_wrapping_are_caught() {
     lying_results_are_caught("wrap-abundant");
 }
 
+/// A third chunk with a wrong Σσ, past the two double-checked by
+/// default: the run's Σσ self-check disagrees when the run is done, finds
+/// the chunk by bisection over prefix sums, and the liar is marked down
+/// and all it returned redone.
 #[test]
-#[ignore = "needs loop wiring: Σσ localisation (verify::localise) and replication"]
-fn sigma_moved_between_chunks_is_caught() {
-    lying_results_are_caught("shift-sigma");
+fn a_wrong_sigma_past_the_double_checks_is_found_by_the_identity() {
+    let done = lying_results_are_caught_with("inflate-sigma", &["--verify-sample", "0"]);
+    assert_eq!(caught(&done).1, 1, "{:?}", done.json());
+    let refuted: Vec<_> = done
+        .events
+        .iter()
+        .filter(|e| e["event"] == "refuted")
+        .collect();
+    assert_eq!(refuted.len(), 1, "{:?}", done.events);
+    assert_eq!(refuted[0]["host"], "inflate-sigma", "{refuted:?}");
+    assert_eq!(
+        refuted[0]["claimed"].as_u64().unwrap() - refuted[0]["identity"].as_u64().unwrap(),
+        1_000_000_000_000
+    );
+}
+
+/// Σσ moved between chunks cancels out in the run's total, so no
+/// identity over the whole run sees it; the default double-check of a
+/// remote host's first chunks does.
+#[test]
+fn sigma_moved_between_chunks_is_caught_by_a_double_check() {
+    let done = lying_results_are_caught("shift-sigma");
+    assert!(caught(&done).1 >= 1, "{:?}", done.json());
+    assert!(
+        done.events
+            .iter()
+            .any(|e| e["event"] == "mismatch" && e["what"].as_str().unwrap().contains("Σσ")),
+        "{:?}",
+        done.events
+    );
+}
+
+/// A liar alone: once it is caught nothing trustworthy is left, so the
+/// run stops (exit 4) and claims no verified Σσ.
+#[test]
+fn a_liar_alone_is_caught_and_nothing_is_claimed() {
+    let _serial = serial();
+    let launcher = format!("{HOSTILE} {{host}} {{worker}}");
+    let mut args = RANGE.to_vec();
+    args.extend([
+        "--hosts",
+        "inflate-sigma:1",
+        "--launcher",
+        &launcher,
+        "--remote-worker",
+        WORKER,
+        "--verify-first",
+        "0",
+        "--verify-sample",
+        "0",
+        "--json",
+    ]);
+    let done = Run::start_with_events(&args).wait_timeout(Duration::from_secs(120));
+    assert_eq!(done.code, Some(4), "{done:?}");
+    let json = done.json();
+    assert_eq!(json["sigma_sum_verified"], false, "{json}");
+    assert_eq!(json["complete"], false, "{json}");
+    assert_eq!(liar(&json, "inflate-sigma")["state"], "down", "{json}");
+    assert!(json["revoked_chunks"].as_u64() > Some(0), "{json}");
+}
+
+/// `--verify-sample 1` on local workers: every chunk is computed twice,
+/// by two different workers, and counted once.
+#[test]
+fn every_chunk_double_checked_is_counted_once() {
+    let _serial = serial();
+    let expected = clean(&RANGE);
+    let mut args = RANGE.to_vec();
+    args.extend(["--procs", "2", "--verify-sample", "1", "--json"]);
+    let run = Run::start_with_events(&args);
+    let done = run.wait_timeout(Duration::from_secs(120));
+    let json = assert_exact(&done, &expected);
+    assert_eq!(json["verified_chunks"], 10, "{json}");
+    assert_eq!(json["mismatches"], 0, "{json}");
+    // Each replica went to the other worker.
+    let assigned: Vec<_> = done
+        .events
+        .iter()
+        .filter(|e| e["event"] == "assigned")
+        .collect();
+    assert_eq!(assigned.len(), 20, "{assigned:?}");
+    for check in 0..10u64 {
+        let first = done
+            .events
+            .iter()
+            .find(|e| e["event"] == "double_check" && e["check"] == check)
+            .expect("opened");
+        let id = &first["chunk"]["id"];
+        let worker_of = |pred: &dyn Fn(&serde_json::Value) -> bool| {
+            done.events
+                .iter()
+                .find(|e| e["event"] == "finished" && pred(e))
+                .map(|e| e["slot"].clone())
+        };
+        let original = worker_of(&|e| e["chunk"]["id"] == *id);
+        let replica_id = assigned
+            .iter()
+            .find(|e| e["check"] == check)
+            .map(|e| e["chunk"]["id"].clone())
+            .expect("replica");
+        let replica = worker_of(&|e| e["chunk"]["id"] == replica_id);
+        assert_ne!(original, replica, "check {check} on one worker");
+    }
 }
 
 /// Whether an event of `name` came from `slot`.
