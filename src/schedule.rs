@@ -17,7 +17,7 @@
 
 use crate::fault::Tally;
 use crate::ranges::RangeSet;
-use crate::sigma::{ChunkResult, Overflow};
+use crate::sigma::{ChunkResult, Overflow, sigma_sum_range};
 use crate::verify::Claim;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -100,20 +100,39 @@ struct Attempt {
 }
 
 /// What a counted chunk claimed, and who said so: enough to check its Σσ
-/// against the identity and to take it out of the result again. 48 bytes
-/// a chunk (the perfect numbers are the result's own, found by range).
+/// against the identity and to take it out of the result again. 56 bytes
+/// a chunk (Σσ as two words, so nothing is padded to a u128's alignment;
+/// the perfect numbers are the result's own, found by range).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry {
+    pub lo: u64,
     pub hi: u64,
     pub abundant: u64,
-    pub sigma_sum: u128,
+    /// Σσ, low and high words.
+    sigma: [u64; 2],
     /// The host whose worker returned it (the first whose answer agreed,
-    /// if it was double-checked; `None`: the supervisor computed it).
-    pub host: Option<u32>,
+    /// if it was double-checked); [`SUPERVISOR`] if the supervisor
+    /// computed it.
+    host: u32,
     /// That worker's slot.
     pub slot: u32,
     /// How many perfect numbers it holds.
     pub perfect: u32,
+}
+
+/// [`Entry::host`] of a chunk the supervisor computed itself.
+const SUPERVISOR: u32 = u32::MAX;
+
+impl Entry {
+    /// Σσ over the chunk, as its answer claimed.
+    pub fn sigma_sum(&self) -> u128 {
+        self.sigma[0] as u128 | (self.sigma[1] as u128) << 64
+    }
+
+    /// The host whose worker returned it; `None`: the supervisor's own.
+    pub fn host(&self) -> Option<usize> {
+        (self.host != SUPERVISOR).then_some(self.host as usize)
+    }
 }
 
 /// The run's chunks. Chunks are cut from `[min, max]` lazily, so memory does
@@ -132,9 +151,14 @@ pub struct Schedule {
     result: Tally,
     /// The numbers whose chunks are counted (including a resumed journal's).
     done: RangeSet,
-    /// Every chunk counted by this run, by its first number (a resumed
-    /// journal's ranges are not in it: the journal was checked as a whole).
-    ledger: BTreeMap<u64, Entry>,
+    /// Every chunk counted by this run (a resumed journal's ranges are not
+    /// in it: the journal was checked as a whole). A vector, appended to
+    /// and sorted by first number only when it is read in order: no tree
+    /// nodes (a BTreeMap took 112 bytes a chunk, this 56), and no insert
+    /// in the middle (chunks redone late would each move the rest).
+    ledger: Vec<Entry>,
+    /// Whether `ledger` is in ascending order.
+    ledger_sorted: bool,
     quarantined: Vec<(u64, u64)>,
     policy: RetryPolicy,
 }
@@ -152,7 +176,10 @@ impl Schedule {
             in_flight: BTreeMap::new(),
             result: Tally::default(),
             done: RangeSet::default(),
-            ledger: BTreeMap::new(),
+            // Room for every chunk the range cuts into (address space
+            // only: untouched pages cost no memory).
+            ledger: Vec::with_capacity(((max - min) / size + 1).min(1 << 24) as usize),
+            ledger_sorted: true,
             quarantined: Vec::new(),
             policy,
         }
@@ -266,17 +293,18 @@ impl Schedule {
         );
         lock(&self.result).merge(result)?;
         self.done.insert(lo, hi);
-        self.ledger.insert(
+        if self.ledger.last().is_some_and(|e| e.lo > lo) {
+            self.ledger_sorted = false;
+        }
+        self.ledger.push(Entry {
             lo,
-            Entry {
-                hi,
-                abundant: result.abundant,
-                sigma_sum: result.sigma_sum,
-                host: by.map(|(h, _)| h as u32),
-                slot: by.map_or(u32::MAX, |(_, s)| s as u32),
-                perfect: result.perfect.len() as u32,
-            },
-        );
+            hi,
+            abundant: result.abundant,
+            sigma: [result.sigma_sum as u64, (result.sigma_sum >> 64) as u64],
+            host: by.map_or(SUPERVISOR, |(h, _)| h as u32),
+            slot: by.map_or(SUPERVISOR, |(_, s)| s as u32),
+            perfect: result.perfect.len() as u32,
+        });
         Ok(())
     }
 
@@ -326,15 +354,17 @@ impl Schedule {
     /// the head of the queue: the host is not to be believed. The chunks,
     /// as requeued, with what the ledger held of each.
     pub fn revoke_host(&mut self, host: usize) -> Vec<(Chunk, Entry)> {
-        let theirs: Vec<u64> = self
-            .ledger
-            .iter()
-            .filter(|(_, e)| e.host == Some(host as u32))
-            .map(|(&lo, _)| lo)
-            .collect();
+        let mut theirs = Vec::new();
+        self.ledger.retain(|e| {
+            let mine = e.host() == Some(host);
+            if mine {
+                theirs.push(*e);
+            }
+            !mine
+        });
         theirs
             .into_iter()
-            .filter_map(|lo| self.revoke(lo))
+            .map(|e| (self.take_back(&e), e))
             .collect()
     }
 
@@ -342,36 +372,77 @@ impl Schedule {
     /// numbers it covered out of the done set, and puts it at the head of
     /// the queue (returned, with what the ledger held of it).
     pub fn revoke(&mut self, lo: u64) -> Option<(Chunk, Entry)> {
-        let e = self.ledger.remove(&lo)?;
-        let len = e.hi - lo + 1;
+        self.sort_ledger();
+        let at = self.ledger.binary_search_by_key(&lo, |e| e.lo).ok()?;
+        let e = self.ledger.remove(at);
+        Some((self.take_back(&e), e))
+    }
+
+    /// Takes a chunk no longer in the ledger out of the result and the
+    /// done set, and puts it at the head of the queue.
+    fn take_back(&mut self, e: &Entry) -> Chunk {
+        let (lo, len) = (e.lo, e.hi - e.lo + 1);
         {
             let mut t = lock(&self.result);
             t.perfect.retain(|&n| n < lo || n > e.hi);
             t.abundant = t.abundant.saturating_sub(e.abundant);
             let deficient = len - e.abundant - e.perfect as u64;
             t.deficient = t.deficient.saturating_sub(deficient);
-            t.sigma_sum = t.sigma_sum.saturating_sub(e.sigma_sum);
+            t.sigma_sum = t.sigma_sum.saturating_sub(e.sigma_sum());
         }
         self.done.remove(lo, e.hi);
-        Some((self.requeue(lo, e.hi), e))
+        self.requeue(lo, e.hi)
     }
 
     /// The counted chunks as the Σσ localisation sees them, ascending, and
     /// the host of each.
-    pub fn claims(&self) -> (Vec<Claim>, Vec<Option<usize>>) {
+    pub fn claims(&mut self) -> (Vec<Claim>, Vec<Option<usize>>) {
+        self.sort_ledger();
         self.ledger
             .iter()
-            .map(|(&lo, e)| {
+            .map(|e| {
                 (
                     Claim {
-                        lo,
+                        lo: e.lo,
                         hi: e.hi,
-                        sigma_sum: e.sigma_sum,
+                        sigma_sum: e.sigma_sum(),
                     },
-                    e.host.map(|h| h as usize),
+                    e.host(),
                 )
             })
             .unzip()
+    }
+
+    /// Whether the ledger's Σσ, summed, is the identity's over the chunks
+    /// it holds (one evaluation pair per run of contiguous chunks), read
+    /// in place: the check of a run that went right copies nothing.
+    pub fn ledger_agrees(&mut self) -> bool {
+        self.sort_ledger();
+        let mut claimed = Some(0u128);
+        let mut expected = 0u128;
+        let mut run: Option<(u64, u64)> = None;
+        for e in &self.ledger {
+            claimed = claimed.and_then(|c| c.checked_add(e.sigma_sum()));
+            run = match run {
+                Some((lo, hi)) if hi + 1 == e.lo => Some((lo, e.hi)),
+                Some((lo, hi)) => {
+                    expected += sigma_sum_range(lo, hi);
+                    Some((e.lo, e.hi))
+                }
+                None => Some((e.lo, e.hi)),
+            };
+        }
+        if let Some((lo, hi)) = run {
+            expected += sigma_sum_range(lo, hi);
+        }
+        claimed == Some(expected)
+    }
+
+    fn sort_ledger(&mut self) {
+        if !self.ledger_sorted {
+            self.ledger.sort_unstable_by_key(|e| e.lo);
+            self.ledger_sorted = true;
+        }
     }
 
     /// Whether the task in flight on `slot` is already known to kill
@@ -630,7 +701,7 @@ mod tests {
         assert!(
             revoked
                 .iter()
-                .all(|(_, e)| e.slot == 1 && e.host == Some(1))
+                .all(|(_, e)| e.slot == 1 && e.host() == Some(1))
         );
         assert_eq!(s.done(), vec![(1, 10), (21, 30)]);
         let r = s.result();
@@ -653,6 +724,10 @@ mod tests {
         again.sort_unstable();
         assert_eq!(again, [(11, 20), (21, 30), (31, 40)]);
         assert_eq!(s.done(), vec![(1, 40)]);
+        // Counted out of order, read in order.
+        let (claims, _) = s.claims();
+        let los: Vec<u64> = claims.iter().map(|c| c.lo).collect();
+        assert_eq!(los, [1, 11, 21, 31]);
         assert_eq!(s.result().checked(), 40);
         assert!(s.is_finished());
     }
