@@ -185,7 +185,9 @@ impl FromStr for Injection {
                 .map_err(|_| format!("'{arg}' in '{s}' is not a {what}"))
         };
         if kind == "crash-at" {
-            return match number("number")? {
+            // A count like --max's: 8128, 33_550_336, 3.3e7, 2^33.
+            let n = crate::cli::parse_number(arg).map_err(|e| format!("crash-at: {e}"))?;
+            return match n {
                 0 => Err("crash-at needs a number of at least 1".into()),
                 n => Ok(Injection::CrashAt(n)),
             };
@@ -209,10 +211,14 @@ mod tests {
                 slot: 3
             })
         );
-        assert_eq!(
-            "crash-at:8128".parse::<Injection>(),
-            Ok(Injection::CrashAt(8128))
-        );
+        for spelling in ["8128", "8_128", "8.128e3", "2^13"] {
+            let want = if spelling == "2^13" { 8192 } else { 8128 };
+            assert_eq!(
+                format!("crash-at:{spelling}").parse::<Injection>(),
+                Ok(Injection::CrashAt(want)),
+                "{spelling}"
+            );
+        }
         for bad in [
             "nonsense",
             "hang",
@@ -221,6 +227,7 @@ mod tests {
             "boom:1",
             "crash-at:0",
             "crash-at:-1",
+            "crash-at:1.5e0",
         ] {
             assert!(bad.parse::<Injection>().is_err(), "{bad}");
         }
