@@ -57,9 +57,12 @@ enum Mode {
     Trickle,
     /// Says Hello with terminal escape codes in its version string.
     EscapeVersion,
+    /// Passes every frame through unchanged: an honest remote host, for
+    /// runs that need a third one.
+    Honest,
 }
 
-const MODES: [(&str, Mode); 12] = [
+const MODES: [(&str, Mode); 13] = [
     ("shift-counts", Mode::ShiftCounts),
     ("hide-perfect", Mode::HidePerfect),
     ("claim-first-perfect", Mode::ClaimFirstPerfect),
@@ -72,6 +75,7 @@ const MODES: [(&str, Mode); 12] = [
     ("flood", Mode::Flood),
     ("trickle", Mode::Trickle),
     ("escape-version", Mode::EscapeVersion),
+    ("honest", Mode::Honest),
 ];
 
 /// The gap between two bytes in [`Mode::Trickle`].

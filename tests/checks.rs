@@ -314,6 +314,56 @@ fn counts_moved_from_deficient_to_abundant_are_caught() {
     );
 }
 
+/// With a third host up, a worker there decides the mismatch, not the
+/// supervisor. The local worker is held (it spins in its first chunk) until
+/// the liar and the honest remote host have disagreed, so the third
+/// answer can only be the local host's, once the test has killed the held
+/// worker and its replacement is free.
+#[test]
+fn a_third_host_s_worker_decides_a_mismatch() {
+    let _serial = serial();
+    let expected = clean(&RANGE);
+    let launcher = format!("{HOSTILE} {{host}} {{worker}}");
+    let mut args = RANGE.to_vec();
+    args.extend([
+        "--hosts",
+        "localhost:1,shift-counts:1,honest:1",
+        "--launcher",
+        &launcher,
+        "--remote-worker",
+        WORKER,
+        "--verify-sample",
+        "0",
+        "--inject",
+        "hang:0",
+        "--stall-timeout",
+        "600s",
+        "--json",
+    ]);
+    let run = Run::start_with_events(&args);
+    wait_until(PATIENCE, "the liar and the honest host to disagree", || {
+        run.events().iter().any(|e| e["event"] == "mismatch")
+    });
+    let held = started_pids(&run.events())[0];
+    signal(held, libc::SIGKILL);
+    let done = run.wait_timeout(Duration::from_secs(120));
+    let json = assert_exact(&done, &expected);
+    assert_eq!(liar(&json, "shift-counts")["state"], "down", "{json}");
+    assert_eq!(liar(&json, "honest")["state"], "up", "{json}");
+    assert!(json["mismatches"].as_u64() >= Some(1), "{json}");
+    assert_eq!(json["arbitrated"], 0, "{json}");
+    let settled: Vec<_> = done
+        .events
+        .iter()
+        .filter(|e| e["event"] == "verified" && !e["losers"].as_array().unwrap().is_empty())
+        .collect();
+    assert!(!settled.is_empty(), "{:?}", done.events);
+    for e in settled {
+        assert_eq!(e["by"], "workers", "{e}");
+        assert_eq!(e["losers"], serde_json::json!(["shift-counts"]), "{e}");
+    }
+}
+
 /// Only the chunk with 33 550 336 in it lies, so only a double-check of
 /// every chunk is sure to see it.
 #[test]
