@@ -449,6 +449,37 @@ fn a_liar_alone_is_caught_and_nothing_is_claimed() {
     assert!(json["revoked_chunks"].as_u64() > Some(0), "{json}");
 }
 
+/// Workers that die while chunks are under double-check (an abort and a
+/// segfault, one in each of two slots' next workers, whatever they hold
+/// then: first work or a replica): every chunk is still counted once, and
+/// exactly.
+#[test]
+fn deaths_during_double_checks_leave_the_result_exact() {
+    let _serial = serial();
+    let expected = clean(&RANGE);
+    let mut args = RANGE.to_vec();
+    args.extend([
+        "--procs",
+        "3",
+        "--verify-sample",
+        "1",
+        "--inject",
+        "abort:1",
+        "--inject",
+        "segv:2",
+        "--inject",
+        "abort:1",
+        "--json",
+    ]);
+    let done = Run::start_with_events(&args).wait_timeout(Duration::from_secs(120));
+    let json = assert_exact(&done, &expected);
+    assert_eq!(json["verified_chunks"], 10, "{json}");
+    assert_eq!(json["restarts"], 3, "{json}");
+    let workers = json["workers"].as_array().unwrap();
+    let counted: u64 = workers.iter().map(|w| w["numbers"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 1_000_000, "{json}");
+}
+
 /// `--verify-sample 1` on local workers: every chunk is computed twice,
 /// by two different workers, and counted once.
 #[test]
