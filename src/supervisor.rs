@@ -233,6 +233,26 @@ pub struct Supervisor<'a> {
     kernel: Option<Kernel>,
 }
 
+/// Which hosts can take replicas this turn ([`Supervisor::hosts_now`]).
+struct HostsNow {
+    /// Per host: not down, and local or with a worker that has said Hello
+    /// and is still there (a host being connected to, or never again, does
+    /// not hold double-checks up).
+    usable: Vec<bool>,
+    /// Per host: its slots not down.
+    slots_up: Vec<usize>,
+}
+
+impl HostsNow {
+    /// Whether a usable host is not among `answered`.
+    fn uninvolved(&self, answered: &[usize]) -> bool {
+        self.usable
+            .iter()
+            .enumerate()
+            .any(|(h, &usable)| usable && !answered.contains(&h))
+    }
+}
+
 /// Where and how often the journal is written.
 struct Checkpoint {
     path: PathBuf,
@@ -677,6 +697,7 @@ impl<'a> Supervisor<'a> {
         }
         self.settle_stranded();
         let now = Instant::now();
+        let hosts = self.hosts_now();
         for slot in 0..self.slots.len() {
             if !self.slots[slot].is_idle() {
                 continue;
@@ -685,7 +706,7 @@ impl<'a> Supervisor<'a> {
                 .schedule
                 .queued_checks()
                 .into_iter()
-                .filter(|&check| self.may_check(slot, check))
+                .filter(|&check| self.may_check(&hosts, slot, check))
                 .collect();
             let Some((chunk, task)) = self.schedule.take(slot, |c| allowed.contains(&c)) else {
                 continue;
@@ -705,16 +726,24 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    /// Whether host `h` can take replicas now: not down, and local or with
-    /// a worker that has said Hello and is still there, so a host being
-    /// connected to (or never again) does not hold double-checks up.
-    fn usable(&self, h: usize) -> bool {
-        self.hosts[h].down.is_none()
-            && (self.hosts[h].host.is_local()
-                || self
-                    .slots
-                    .iter()
-                    .any(|s| s.host == h && s.worker().is_some_and(Worker::ready)))
+    /// Which hosts can take replicas now, and how many slots each has up.
+    fn hosts_now(&self) -> HostsNow {
+        let mut now = HostsNow {
+            usable: vec![false; self.hosts.len()],
+            slots_up: vec![0; self.hosts.len()],
+        };
+        for (h, host) in self.hosts.iter().enumerate() {
+            now.usable[h] = host.down.is_none() && host.host.is_local();
+        }
+        for s in &self.slots {
+            if !matches!(s.state, State::Down) {
+                now.slots_up[s.host] += 1;
+            }
+            if s.worker().is_some_and(Worker::ready) && self.hosts[s.host].down.is_none() {
+                now.usable[s.host] = true;
+            }
+        }
+        now
     }
 
     /// Whether the worker in `slot` may compute a replica for `check`: one
@@ -723,39 +752,33 @@ impl<'a> Supervisor<'a> {
     /// host that answered (or its only one); a third, which decides a
     /// mismatch, comes from no worker: the supervisor computes it
     /// ([`Supervisor::settle_stranded`]).
-    fn may_check(&self, slot: usize, check: u64) -> bool {
+    fn may_check(&self, now: &HostsNow, slot: usize, check: u64) -> bool {
         let (hosts, slots, answers) = self.audit.involved(check);
         if answers == 0 {
             return true;
         }
         let h = self.slots[slot].host;
-        let uninvolved_up = (0..self.hosts.len()).any(|i| !hosts.contains(&i) && self.usable(i));
-        if uninvolved_up {
+        if now.uninvolved(&hosts) {
             return !hosts.contains(&h);
         }
-        if answers >= 2 {
-            return false;
-        }
-        !slots.contains(&slot)
-            || !self
-                .slots
-                .iter()
-                .any(|s| s.host == h && s.index != slot && !matches!(s.state, State::Down))
+        answers < 2 && (!slots.contains(&slot) || now.slots_up[h] <= 1)
     }
 
-    /// Whether some slot not down may compute a replica for `check`.
-    fn can_be_checked(&self, check: u64) -> bool {
-        (0..self.slots.len()).any(|slot| {
-            !matches!(self.slots[slot].state, State::Down) && self.may_check(slot, check)
-        })
+    /// Whether some worker may compute a replica for `check` (see
+    /// [`Supervisor::may_check`]): with fewer than two answers, one always
+    /// may; a third needs a usable host that has not answered.
+    fn can_be_checked(&self, now: &HostsNow, check: u64) -> bool {
+        let (hosts, _, answers) = self.audit.involved(check);
+        answers < 2 || now.uninvolved(&hosts)
     }
 
     /// Settles the double-checks whose replicas no worker may compute any
     /// more (their hosts went down, or a mismatch has no uninvolved host to
     /// decide it) by computing them here.
     fn settle_stranded(&mut self) {
+        let now = self.hosts_now();
         for check in self.schedule.queued_checks() {
-            if !self.can_be_checked(check) {
+            if !self.can_be_checked(&now, check) {
                 self.schedule.cancel_replicas(check);
                 self.arbitrate(check);
             }
@@ -872,7 +895,7 @@ impl<'a> Supervisor<'a> {
     /// Asks for another answer for `check`: a replica for a worker that may
     /// compute it, or the supervisor's own when none may.
     fn ask_again(&mut self, check: u64) {
-        if self.can_be_checked(check) {
+        if self.can_be_checked(&self.hosts_now(), check) {
             let (lo, hi) = self.audit.range(check).expect("open");
             self.schedule.replicate(lo, hi, check);
         } else {
