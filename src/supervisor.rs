@@ -874,11 +874,13 @@ impl<'a> Supervisor<'a> {
             Finding::Mismatch { what } => {
                 let (lo, hi) = self.audit.range(check).expect("open");
                 let (hosts, _, _) = self.audit.involved(check);
-                let mut names: Vec<String> = hosts
-                    .iter()
-                    .map(|&h| self.hosts[h].host.name.clone())
-                    .collect();
-                names.dedup();
+                let mut names: Vec<String> = Vec::new();
+                for h in hosts {
+                    let name = &self.hosts[h].host.name;
+                    if !names.contains(name) {
+                        names.push(name.clone());
+                    }
+                }
                 self.log.emit(Event::Mismatch {
                     check,
                     lo,
@@ -914,12 +916,13 @@ impl<'a> Supervisor<'a> {
             self.hosts[h].chunks += 1;
             self.hosts[h].numbers += numbers;
         }
-        if let Err(e) = counted {
-            // Cannot happen to a result that passed check_result; if it
-            // did, the numbers are done again rather than lost.
-            self.schedule.requeue(lo, hi);
-            self.log.emit(Event::Shutdown {
-                reason: format!("not counted, redone: [{lo}, {hi}]: {e}"),
+        if counted.is_err() {
+            // Cannot happen to a result that passed check_result (its sums
+            // fit); if it did, the numbers are done again rather than lost.
+            let chunk = self.schedule.requeue(lo, hi);
+            self.log.emit(Event::Requeued {
+                chunk: chunk.into(),
+                failures: 0,
             });
         }
     }
@@ -1519,7 +1522,11 @@ impl<'a> Supervisor<'a> {
             // No worker got through this replica: the supervisor settles
             // its double-check.
             Some(Fate::ReplicaGivenUp { check, .. }) => self.arbitrate(check),
-            Some(fate) => self.log.emit(fate_event(fate)),
+            Some(fate) => {
+                if let Some(event) = fate_event(fate) {
+                    self.log.emit(event);
+                }
+            }
             None => {}
         }
         if self.stop.is_some() || self.schedule.is_finished() {
@@ -1735,8 +1742,10 @@ fn prepare(
     }
 }
 
-fn fate_event(fate: Fate) -> Event {
-    match fate {
+/// The event that reports a chunk's fate (none for a replica given up on:
+/// the supervisor settles its check, and `verified` says so).
+fn fate_event(fate: Fate) -> Option<Event> {
+    Some(match fate {
         Fate::Requeued { chunk, failures } => Event::Requeued {
             chunk: chunk.into(),
             failures,
@@ -1748,11 +1757,8 @@ fn fate_event(fate: Fate) -> Event {
         Fate::Quarantined { chunk } => Event::Quarantined {
             chunk: chunk.into(),
         },
-        Fate::ReplicaGivenUp { chunk, .. } => Event::Requeued {
-            chunk: chunk.into(),
-            failures: u32::MAX,
-        },
-    }
+        Fate::ReplicaGivenUp { .. } => return None,
+    })
 }
 
 /// Logs lines a worker wrote on stderr.
