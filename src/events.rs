@@ -435,10 +435,19 @@ impl Event {
                 chunks,
                 numbers,
                 why,
-            } => format!(
-                "host {host} is not to be believed ({why}): its {chunks} chunks \
-                 ({numbers} numbers) are taken back and redone"
-            ),
+            } => match chunks {
+                0 => format!(
+                    "host {host} is not to be believed ({why}); none of its chunks had been counted"
+                ),
+                1 => format!(
+                    "host {host} is not to be believed ({why}): its 1 chunk ({numbers} numbers) \
+                     is taken back and redone"
+                ),
+                _ => format!(
+                    "host {host} is not to be believed ({why}): its {chunks} chunks \
+                     ({numbers} numbers) are taken back and redone"
+                ),
+            },
             Event::Finished { slot, chunk: c } => {
                 format!(
                     "chunk {} [{}, {}] finished by worker {slot}",
