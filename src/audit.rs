@@ -17,6 +17,7 @@
 //!
 //! Pure bookkeeping: no I/O; the event loop acts on the verdicts.
 
+use crate::rng::SplitMix64;
 use crate::sigma::ChunkResult;
 use crate::verify;
 use std::collections::BTreeMap;
@@ -117,7 +118,9 @@ pub struct Audit {
     policies: Vec<Policy>,
     /// Per host: chunks of work returned so far.
     returned: Vec<u64>,
-    rng: SplitMix,
+    /// Seeded at random per run, so a liar cannot predict which of its
+    /// chunks are sampled.
+    rng: SplitMix64,
     checks: BTreeMap<u64, Check>,
     next_check: u64,
     /// Chunks counted on two equal answers (or the supervisor's own).
@@ -141,7 +144,7 @@ impl Audit {
         Audit {
             returned: vec![0; policies.len()],
             policies,
-            rng: SplitMix(seed),
+            rng: SplitMix64(seed),
             checks: BTreeMap::new(),
             next_check: 0,
             verified: 0,
@@ -283,26 +286,6 @@ impl Audit {
         for check in self.checks.values_mut() {
             check.opinions.retain(|o| o.host != host);
         }
-    }
-}
-
-/// SplitMix64 (Steele, Lea and Flood): enough randomness to pick samples
-/// a liar cannot predict from its own chunks.
-#[derive(Debug)]
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

@@ -26,14 +26,13 @@ pub mod progress;
 pub mod protocol;
 pub mod ranges;
 pub mod report;
+pub mod rng;
 pub mod sanitize;
 pub mod schedule;
 pub mod sigma;
 pub mod slot;
 pub mod slurm;
 pub mod supervisor;
-#[cfg(test)]
-mod test_rng;
 pub mod timeline;
 pub mod verify;
 pub mod worker;

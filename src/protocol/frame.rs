@@ -197,7 +197,7 @@ mod tests {
         Text(String),
     }
 
-    use crate::test_rng::SplitMix64;
+    use crate::rng::SplitMix64;
 
     #[test]
     fn round_trip_through_a_stream() {
@@ -310,8 +310,8 @@ mod tests {
     fn random_bytes_never_panic() {
         let mut rng = SplitMix64(42);
         for round in 0..20_000 {
-            let len = (rng.next() % 64) as usize;
-            let mut bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let len = (rng.next_u64() % 64) as usize;
+            let mut bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
             if round % 2 == 0 && len >= HEADER {
                 // A plausible header, so the payload decoder is exercised too.
                 let claimed = (len - HEADER) as u32;

@@ -2,7 +2,7 @@
 
 use super::*;
 
-use crate::test_rng::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// A kernel for `max` on every path this machine has (see [`Path`]).
 fn every_path(max: u64) -> Vec<Kernel> {
