@@ -400,3 +400,24 @@ fn finish_avx512(
         sum: _mm512_reduce_add_epi64(sums) as u64 + rest.sum,
     }
 }
+
+/// Asks the system to back `cells` (starting at a huge-page boundary, a
+/// whole number of huge pages long) with transparent huge pages: advice
+/// only, ignored where the system has them off; other systems than Linux
+/// are not asked.
+pub(super) fn advise_huge_pages(cells: &mut [Pair]) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: madvise(MADV_HUGEPAGE) over memory this slice owns (its
+    // start page-aligned, as the caller ensures, and its length within the
+    // slice) changes how the kernel backs those pages, never their contents
+    // or their validity; its result is only advice and is ignored.
+    unsafe {
+        libc::madvise(
+            cells.as_mut_ptr().cast::<libc::c_void>(),
+            std::mem::size_of_val(cells),
+            libc::MADV_HUGEPAGE,
+        );
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cells;
+}
