@@ -50,6 +50,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
 
 use super::MAX_SUPPORTED;
 use super::pattern::{COVERED, Patterns, TWO_PERIOD};
@@ -193,15 +194,19 @@ impl SparseFixups {
     /// numbers from `lo`), up to the chunk's end `hi`.
     #[inline(always)]
     fn apply(&mut self, cells: &mut [Pair], lo: u64, end: u64, hi: u64) {
-        while let Some(&Reverse((at, k))) = self.heap.peek() {
+        // The next multiple replaces the top in place (one sift down, where
+        // a pop and a push took two).
+        while let Some(mut top) = self.heap.peek_mut() {
+            let Reverse((at, k)) = *top;
             if at >= end {
                 break;
             }
-            self.heap.pop();
-            let f = &mut self.table[k as usize];
+            let f = &self.table[k as usize];
             f.fix(&mut cells[(at - lo) as usize]);
             if at + f.step <= hi {
-                self.heap.push(Reverse((at + f.step, k)));
+                *top = Reverse((at + f.step, k));
+            } else {
+                PeekMut::pop(top);
             }
         }
     }
