@@ -44,7 +44,9 @@
 //!    multiples);
 //! 5. then sub-block by sub-block ([`B1`] numbers, in L1): the primes from
 //!    11 to below [`T1`], the fix-ups of the primes below [`T1`] (2, 3, 5
-//!    and 7 past the patterns included), the finishing pass (σ(n), compared
+//!    and 7 past the patterns included; in rising order of step, those
+//!    from a sub-block to a segment long from lists filed once per
+//!    segment, `MidHits`), the finishing pass (σ(n), compared
 //!    with 2n, counted and summed, in vector lanes: see `simd`), and the
 //!    start of the same sub-block of the next segment from the patterns.
 
