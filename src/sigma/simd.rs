@@ -14,6 +14,7 @@
 
 use std::sync::OnceLock;
 
+#[cfg(target_arch = "x86_64")]
 use super::pattern::TWO_PERIOD;
 use super::sieve::{self, Pair, Sieve, Start, Tally};
 
@@ -226,6 +227,7 @@ impl Lanes for Avx512 {
 /// 8 in `finish_avx512`): 64 values of σ < 6.25·10^13 per lane stay below
 /// 4·10^15 < 2^52, whole numbers, so the f64 sums are exact and the AVX2
 /// conversion by adding 2^52 is too.
+#[cfg(target_arch = "x86_64")]
 const FLUSH: usize = 64;
 
 /// `sieve::finish_block` in 4 lanes of AVX2: the same operations (c =
