@@ -75,7 +75,9 @@ impl Path {
 fn detected() -> Isa {
     #[cfg(target_arch = "x86_64")]
     {
-        let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+        let avx2 = is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("popcnt");
         if avx2
             && is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512dq")
@@ -106,8 +108,8 @@ pub(super) fn segment(
         Isa::Scalar => sieve.segment_body(Portable, lo, len, hi, perfect, collect),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a Path holding Isa::Avx2 or Isa::Avx512 is only made by
-        // `Path::available`, after `detected` saw AVX2 and FMA (and, for
-        // Isa::Avx512, AVX-512 F, DQ, VL, BW and POPCNT) on this CPU, so the
+        // `Path::available`, after `detected` saw AVX2, FMA and POPCNT (and,
+        // for Isa::Avx512, AVX-512 F, DQ, VL and BW) on this CPU, so the
         // instructions `avx2` may use exist here.
         Isa::Avx2 => unsafe { avx2(sieve, lo, len, hi, perfect, collect) },
         #[cfg(target_arch = "x86_64")]
@@ -121,7 +123,7 @@ pub(super) fn segment(
 
 /// `Sieve::segment_body` compiled for AVX2 + FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,popcnt")]
 fn avx2(
     sieve: &mut Sieve,
     lo: u64,
@@ -179,7 +181,7 @@ impl Lanes for Portable {
 }
 
 /// The AVX2 finishing pass, 4 lanes. A token: made only inside `avx2`,
-/// which runs only where `detected` saw AVX2 and FMA.
+/// which runs only where `detected` saw AVX2, FMA and POPCNT.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 pub(super) struct Avx2(());
@@ -195,7 +197,7 @@ impl Lanes for Avx2 {
         start: Option<Start<'_>>,
     ) -> Tally {
         // SAFETY: an Avx2 token exists only inside `avx2`, which is called
-        // only on a CPU with AVX2 and FMA (see `segment`).
+        // only on a CPU with AVX2, FMA and POPCNT (see `segment`).
         unsafe { finish_avx2(cells, lo, perfect, start) }
     }
 }
@@ -234,14 +236,50 @@ const FLUSH: usize = 64;
 /// round(n · r), here with one rounding by FMA; σ = s · (c + 1 if c > 1)),
 /// so the same exact results, with the next segment's start fused in.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,popcnt")]
 fn finish_avx2(
     cells: &mut [Pair],
     lo: u64,
     perfect: &mut Vec<u64>,
     start: Option<Start<'_>>,
 ) -> Tally {
+    let full = cells.len() / 4 * 4;
+    let (head, tail) = cells.split_at_mut(full);
+    let (t, rest_start) = match start {
+        Some((odd, two, from)) => {
+            let t = groups_avx2::<true>(head, lo, perfect, odd, two, from);
+            let from = (from + full) % TWO_PERIOD as usize;
+            (t, Some((&odd[full..], two, from)))
+        }
+        None => (groups_avx2::<false>(head, lo, perfect, &[], &[], 0), None),
+    };
+    let rest = sieve::finish_block(tail, lo + full as u64, perfect, rest_start);
+    Tally {
+        abundant: t.abundant + rest.abundant,
+        perfect: t.perfect + rest.perfect,
+        sum: t.sum + rest.sum,
+    }
+}
+
+/// The groups of 4 of `finish_avx2` (`cells.len()` a multiple of 4), as
+/// `groups_avx512` does them in 8.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,popcnt")]
+fn groups_avx2<const START: bool>(
+    cells: &mut [Pair],
+    lo: u64,
+    perfect: &mut Vec<u64>,
+    odd: &[Pair],
+    two: &[Pair],
+    from: usize,
+) -> Tally {
     use std::arch::x86_64::*;
+    let len = cells.len();
+    assert!(len.is_multiple_of(4));
+    if START {
+        let period = TWO_PERIOD as usize;
+        assert!(odd.len() >= len && from < period && two.len() >= 2 * period);
+    }
     let round = _mm256_set1_pd(sieve::ROUND);
     let one = _mm256_set1_pd(1.0);
     let threshold = _mm256_set1_pd(1.5);
@@ -252,50 +290,55 @@ fn finish_avx2(
     let base = lo as f64;
     let mut n = _mm256_set_pd(base + 3.0, base + 1.0, base + 2.0, base);
     let mut twice = _mm256_add_pd(n, n);
-    let mut abundant = _mm256_setzero_si256();
+    let mut abundant = 0u64;
+    let mut perfect_count = 0u64;
     let mut sums = _mm256_setzero_si256();
-    let mut perfect_count = 0;
-    let mut from = start.map_or(0, |(_, _, from)| from);
-    let full = cells.len() / 4 * 4;
+    let c = cells.as_mut_ptr().cast::<f64>();
+    let o = odd.as_ptr().cast::<f64>();
+    let w = two.as_ptr().cast::<f64>().wrapping_add(2 * from);
     let mut i = 0;
-    while i < full {
-        let stop = full.min(i + 4 * FLUSH);
+    while i < len {
+        let stop = len.min(i + 4 * FLUSH);
         let mut acc = _mm256_setzero_pd();
         while i < stop {
-            let group = &mut cells[i..i + 4];
-            let p = group.as_mut_ptr() as *mut f64;
-            // SAFETY: `group` is 4 pairs, 8 contiguous f64: two unaligned
-            // loads of 4.
-            let (a, b) = unsafe { (_mm256_loadu_pd(p), _mm256_loadu_pd(p.add(4))) };
+            // SAFETY: i + 4 <= len (len is a multiple of 4): cells
+            // i..i + 4 are 8 contiguous f64, two unaligned loads of 4.
+            let (a, b) = unsafe {
+                (
+                    _mm256_loadu_pd(c.add(2 * i)),
+                    _mm256_loadu_pd(c.add(2 * i + 4)),
+                )
+            };
             let s = _mm256_unpacklo_pd(a, b);
             let r = _mm256_unpackhi_pd(a, b);
-            let c = _mm256_sub_pd(_mm256_fmadd_pd(n, r, round), round);
-            let big = _mm256_cmp_pd::<_CMP_GT_OQ>(c, threshold);
-            let sig = _mm256_mul_pd(s, _mm256_add_pd(c, _mm256_and_pd(big, one)));
-            let gt = _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_GT_OQ>(sig, twice));
-            abundant = _mm256_sub_epi64(abundant, gt);
+            let cof = _mm256_sub_pd(_mm256_fmadd_pd(n, r, round), round);
+            let big = _mm256_cmp_pd::<_CMP_GT_OQ>(cof, threshold);
+            let sig = _mm256_mul_pd(s, _mm256_add_pd(cof, _mm256_and_pd(big, one)));
+            let gt = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(sig, twice));
+            abundant += gt.count_ones() as u64;
             if _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(sig, twice)) != 0 {
                 let before = perfect.len();
-                sieve::push_perfect(group, lo + i as u64, perfect);
-                perfect_count += perfect.len() - before;
+                sieve::push_perfect(&cells[i..i + 4], lo + i as u64, perfect);
+                perfect_count += (perfect.len() - before) as u64;
             }
             acc = _mm256_add_pd(acc, sig);
-            if let Some((odd, two, _)) = start {
-                let (o, w) = (
-                    odd[i..i + 4].as_ptr() as *const f64,
-                    two[from..from + 4].as_ptr() as *const f64,
-                );
-                // SAFETY: `odd[i..i + 4]` and `two[from..from + 4]` are 4
-                // pairs each (8 f64: two loads of 4), `group` too (the two
-                // stores).
+            if START {
+                let k = 2 * (i % TWO_PERIOD as usize);
+                // SAFETY: odd.len() >= len >= i + 4 and the two pattern
+                // holds 2 periods with from < 64 and i mod 64 <= 60, so
+                // pairs from + (i mod 64) .. + 4 are inside it (asserted
+                // above): 8 f64 each, two loads of 4; the cells as above.
                 unsafe {
-                    _mm256_storeu_pd(p, _mm256_mul_pd(_mm256_loadu_pd(o), _mm256_loadu_pd(w)));
+                    let (oi, wk) = (o.add(2 * i), w.add(k));
                     _mm256_storeu_pd(
-                        p.add(4),
-                        _mm256_mul_pd(_mm256_loadu_pd(o.add(4)), _mm256_loadu_pd(w.add(4))),
+                        c.add(2 * i),
+                        _mm256_mul_pd(_mm256_loadu_pd(oi), _mm256_loadu_pd(wk)),
+                    );
+                    _mm256_storeu_pd(
+                        c.add(2 * i + 4),
+                        _mm256_mul_pd(_mm256_loadu_pd(oi.add(4)), _mm256_loadu_pd(wk.add(4))),
                     );
                 }
-                from = (from + 4) % TWO_PERIOD as usize;
             }
             n = _mm256_add_pd(n, four);
             twice = _mm256_add_pd(twice, eight);
@@ -307,18 +350,13 @@ fn finish_avx2(
         );
         sums = _mm256_add_epi64(sums, whole);
     }
-    let mut lanes = [[0u64; 4]; 2];
-    // SAFETY: `lanes` is 2 × 32 writable bytes.
-    unsafe {
-        _mm256_storeu_si256(lanes[0].as_mut_ptr() as *mut __m256i, abundant);
-        _mm256_storeu_si256(lanes[1].as_mut_ptr() as *mut __m256i, sums);
-    }
-    let rest_start = start.map(|(odd, two, _)| (&odd[full..], two, from));
-    let rest = sieve::finish_block(&mut cells[full..], lo + full as u64, perfect, rest_start);
+    let mut lanes = [0u64; 4];
+    // SAFETY: `lanes` is 32 writable bytes.
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast::<__m256i>(), sums) };
     Tally {
-        abundant: lanes[0].iter().sum::<u64>() + rest.abundant,
-        perfect: perfect_count as u64 + rest.perfect,
-        sum: lanes[1].iter().sum::<u64>() + rest.sum,
+        abundant,
+        perfect: perfect_count,
+        sum: lanes.iter().sum(),
     }
 }
 
