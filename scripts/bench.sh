@@ -16,20 +16,27 @@
 # sieve), built in a temporary worktree, in RUNS (default 5) rounds that
 # interleave old and new, at [1, 10^9] and [10^13 - 10^8 + 1, 10^13]; then
 # `--procs 2 --max 10^9` against one-core `kernel_bench 1 10^9`, interleaved
-# too. It prints each median and the ratios the kernel targets name
-# (docs/kernel.md).
+# too, wall time and the CPU (user + sys) each spent, with the load average
+# (the machine may be shared). It prints each median and the ratios the
+# kernel targets name (docs/kernel.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 # The kernel-only seconds of `kernel_bench LO HI` (its "time" line).
 kernel_secs() { "$@" | awk '/^time/ {print $2}'; }
-# Wall seconds of a whole command.
-wall_secs() {
-    local t0 t1
-    t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N)
-    echo "$t1 - $t0" | bc -l
+# "wall cpu" seconds of a whole command (cpu: user + sys of it and its
+# children, from /usr/bin/time, or "-" where that is not installed).
+wall_cpu_secs() {
+    if [ -x /usr/bin/time ]; then
+        /usr/bin/time -f "%e %U %S" "$@" 2>&1 >/dev/null | tail -1 | awk '{print $1, $2 + $3}'
+    else
+        local t0 t1
+        t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N)
+        echo "$(echo "$t1 - $t0" | bc -l) -"
+    fi
 }
+load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 if [ "${1:-}" = kernel ]; then
@@ -45,7 +52,7 @@ if [ "${1:-}" = kernel ]; then
     old_build="$old_dir-build"
     (cd "$old_dir" && CARGO_TARGET_DIR="$old_build" cargo build --release --quiet --example kernel_bench)
     old="$old_build/release/examples/kernel_bench"
-    echo "path: $("$new" 1 10 | awk '/^path/ {print $2}')"
+    echo "path: $("$new" 1 10 | awk '/^path/ {print $2}'); load average: $(load)"
     for range in "1 1000000000" "9999900000001 10000000000000"; do
         o="" n=""
         for _ in $(seq "$runs"); do
@@ -58,14 +65,21 @@ if [ "${1:-}" = kernel ]; then
         numbers=$(echo "$range" | awk '{print $2 - $1 + 1}')
         echo "   new rate: $(echo "$numbers / $mn" | bc -l | cut -d. -f1) numbers/s"
     done
-    k="" s=""
+    echo "   load average: $(load)"
+    k="" kc="" s="" sc=""
     for _ in $(seq "$runs"); do
-        k+="$(wall_secs "$new" 1 1000000000) "
-        s+="$(wall_secs "$release/supervisor" --procs 2 --max 1000000000 --quiet) "
+        read -r w c < <(wall_cpu_secs "$new" 1 1000000000)
+        k+="$w " kc+="$c "
+        read -r w c < <(wall_cpu_secs "$release/supervisor" --procs 2 --max 1000000000 --quiet)
+        s+="$w " sc+="$c "
     done
     mk=$(echo "$k" | median) ms=$(echo "$s" | median)
-    echo "== --procs 2 --max 10^9: $ms s; kernel_bench 1 10^9 (whole process): $mk s (medians of $runs)"
-    echo "   procs 2 / one core: $(echo "$ms / $mk" | bc -l | cut -c1-5)"
+    echo "== --procs 2 --max 10^9: $ms s wall; kernel_bench 1 10^9 (whole process): $mk s wall (medians of $runs)"
+    echo "   walls: procs 2: $s; kernel_bench: $k"
+    echo "   CPU (user + sys, /usr/bin/time): procs 2: $sc; kernel_bench: $kc"
+    echo "   CPU medians: procs 2: $(echo "$sc" | median) s; kernel_bench: $(echo "$kc" | median) s"
+    echo "   procs 2 / one core (wall): $(echo "$ms / $mk" | bc -l | cut -c1-5)"
+    echo "   load average: $(load)"
     rm -rf "$old_build"
     exit 0
 fi

@@ -15,9 +15,10 @@ use super::sieve::Pair;
 pub(super) const ODD_PERIOD: u64 = 4725;
 /// The period of the power of two: 2^6.
 pub(super) const TWO_PERIOD: u64 = 64;
-/// How far the power-of-two pattern is extended past its period, so any 8
-/// consecutive residues read one contiguous slice of it.
-pub(super) const TWO_EXTRA: u64 = 8;
+/// How far the power-of-two pattern is extended past its period: a whole
+/// period more, so the residues from any r < 64 to r + 63 read one
+/// contiguous slice of it (the AVX-512 pass reads it at r + (i mod 64)).
+pub(super) const TWO_EXTRA: u64 = TWO_PERIOD;
 /// The exponent of each small prime the patterns hold, (p, e): multiples of
 /// p^(e+1) need a fix-up.
 pub(super) const COVERED: [(u64, u32); 4] = [(2, 6), (3, 3), (5, 2), (7, 1)];
