@@ -24,7 +24,9 @@
 //! factors (3^27 > 10^13; powers of two are exact), each adding two
 //! roundings: relative error below 55·2^−53 < 10^−14, so n · reciprocal is
 //! within 0.1 of the cofactor c ≤ 10^13 and rounds to it. Rounding is
-//! (x + 2^52) − 2^52, exact for 0 ≤ x < 2^51 in round-to-nearest.
+//! (x + 2^52) − 2^52, exact for 0 ≤ x < 2^51 in round-to-nearest. A
+//! strike by (1, 1), which `strike_groups` makes instead of a branch, is
+//! exact and changes nothing.
 //!
 //! # Cache tiers
 //!
@@ -34,7 +36,7 @@
 //! For each segment (2^16 numbers, see `segment_len`):
 //!
 //! 1. primes from [`T1`] to below [`T2`]: mid-block by mid-block ([`B2`]
-//!    numbers, in L2);
+//!    numbers, in L2; none with the limits of today);
 //! 2. primes from [`T2`] to below the segment length: over the segment;
 //! 3. primes from the segment length up (at 10^13, 215 000 of the 227 000):
 //!    from a bucket sieve (`Buckets`), each striking the segment at most
@@ -43,7 +45,8 @@
 //!    with a step from the segment length up from a heap of their next
 //!    multiples);
 //! 5. then sub-block by sub-block ([`B1`] numbers, in L1): the primes from
-//!    11 to below [`T1`], the fix-ups of the primes below [`T1`] (2, 3, 5
+//!    11 to below [`T1`] (from [`T0`] up without a branch on the offsets,
+//!    see [`strike_groups`]), the fix-ups of the primes below [`T1`] (2, 3, 5
 //!    and 7 past the patterns included; in rising order of step, those
 //!    from a sub-block to a segment long from lists filed once per
 //!    segment, `MidHits`), the finishing pass (σ(n), compared
@@ -62,12 +65,22 @@ use super::simd::Lanes;
 /// A number's state: σ of its factored part, and the reciprocal of that part.
 pub(super) type Pair = [f64; 2];
 
-/// Steps below this are applied per sub-block.
-const T1: u64 = 128;
+/// Steps below this are applied per sub-block: the primes below [`T0`] by
+/// [`Strike::apply`], those from it by [`strike_groups`] (measured against
+/// [`T0`] as the limit, the primes from 128 to 1023 per mid-block in L2:
+/// 2% faster at [1, 10^9], 3% near 10^13; with 512 level, with 2048 1%
+/// slower; docs/kernel.md).
+const T1: u64 = 1 << 10;
+/// Primes below this strike a sub-block often enough (16 times or more)
+/// for a loop per prime; from it, [`strike_groups`] (from 64 measured 2%
+/// slower).
+const T0: u64 = 128;
 /// Numbers per sub-block: 2^11 pairs are 32 KiB, L1-sized.
 pub(super) const B1: usize = 1 << 11;
-/// Steps below this (and from [`T1`]) are applied per mid-block.
+/// Steps below this (and from [`T1`]) are applied per mid-block: none
+/// with these limits (the mid tier, kept for tuning, is empty).
 const T2: u64 = 1 << 10;
+const _: () = assert!(T0 <= T1 && T1 <= T2 && T0 as usize * 16 >= B1);
 /// Numbers per mid-block: 2^13 pairs are 128 KiB (2^14 and 2^12 measured
 /// 2–3% slower at [1, 10^9]).
 const B2: usize = 1 << 13;
@@ -148,6 +161,67 @@ impl Strike {
     }
 }
 
+/// Strikes a whole sub-block with `strikes`, primes p with ⌊B1 / p⌋ = K
+/// each: K strikes without a branch (p·K ≤ B1 and the offset is below p),
+/// then the one more multiple the sub-block may hold, struck by (1, 1)
+/// (exact, no change) at the first multiple when it is past the end. No
+/// branch depends on the offsets: one loop exit per group, not two per
+/// prime.
+#[inline(always)]
+fn strike_group<const K: usize>(strikes: &mut [Strike], cells: &mut [Pair; B1]) {
+    for s in strikes {
+        let step = s.step as usize;
+        let m = s.mul;
+        let i = s.off as usize;
+        for j in 0..K {
+            let c = &mut cells[(i + j * step) % B1];
+            *c = [c[0] * m[0], c[1] * m[1]];
+        }
+        let at = i + K * step;
+        let inside = at < B1;
+        let k = if inside { at } else { i };
+        let f = if inside { 1.0 } else { 0.0 };
+        // m when inside, (1, 1) when not: m · f + (1 − f), exact.
+        let c = &mut cells[k % B1];
+        *c = [c[0] * (m[0] * f + (1.0 - f)), c[1] * (m[1] * f + (1.0 - f))];
+        s.off = (at + inside as usize * step - B1) as u32;
+    }
+}
+
+/// Strikes a whole sub-block with `strikes` (the primes from [`T0`] to
+/// [`T1`]), group by group of equal ⌊B1 / p⌋ (`groups`: end index, K).
+/// Struck by a loop per prime and sub-block (`Strike::apply`), these
+/// primes were slower than per mid-block in L2 (two loop exits to
+/// mispredict per prime for 2 to 16 strikes); here the only branches are
+/// the loop over a group and the choice of the group.
+#[inline(always)]
+fn strike_groups(strikes: &mut [Strike], groups: &[(usize, usize)], cells: &mut [Pair; B1]) {
+    let mut from = 0;
+    for &(to, k) in groups {
+        let g = &mut strikes[from..to];
+        match k {
+            1 => strike_group::<1>(g, cells),
+            2 => strike_group::<2>(g, cells),
+            3 => strike_group::<3>(g, cells),
+            4 => strike_group::<4>(g, cells),
+            5 => strike_group::<5>(g, cells),
+            6 => strike_group::<6>(g, cells),
+            7 => strike_group::<7>(g, cells),
+            8 => strike_group::<8>(g, cells),
+            9 => strike_group::<9>(g, cells),
+            10 => strike_group::<10>(g, cells),
+            11 => strike_group::<11>(g, cells),
+            12 => strike_group::<12>(g, cells),
+            13 => strike_group::<13>(g, cells),
+            14 => strike_group::<14>(g, cells),
+            15 => strike_group::<15>(g, cells),
+            16 => strike_group::<16>(g, cells),
+            _ => unreachable!("p from {T0}: at most {} multiples", B1 / T0 as usize),
+        }
+        from = to;
+    }
+}
+
 impl Fixup {
     /// Fixes `cell` up from σ(p^(j−1)) to σ(p^j).
     #[inline(always)]
@@ -216,7 +290,7 @@ impl SparseFixups {
 
 /// The hits of the fix-ups of the primes below [`T1`] whose step is from a
 /// sub-block to a segment long (2^11 to 2^15, 3^7 to 3^10, p² for p from
-/// 47 to 127, …: about 40, with 0.01 hits a number), filed by sub-block
+/// 47 to 255, …: about 80, with 0.02 hits a number), filed by sub-block
 /// once per segment. Applied by a loop per fix-up and sub-block, as those
 /// with shorter steps are, they cost more than all the strikes of 11 and
 /// 13: most such loops found nothing to do.
@@ -281,6 +355,10 @@ pub(super) struct Sieve {
     /// How many of `strikes` are below [`T1`], below [`T2`], and active
     /// (p² ≤ hi) for the chunk being run.
     tier1: usize,
+    /// How many are below [`T0`]; the others below [`T1`] in groups of
+    /// equal ⌊B1 / p⌋: (end index among them, ⌊B1 / p⌋).
+    tier0: usize,
+    groups: Vec<(usize, usize)>,
     tier2: usize,
     active: usize,
     /// The primes from the segment length up to √max; how many are active.
@@ -334,6 +412,8 @@ impl Sieve {
             patterns: Patterns::new(B1),
             strikes,
             tier1: 0,
+            tier0: 0,
+            groups: Vec::new(),
             tier2: 0,
             active: 0,
             buckets: Buckets::new(max, segment, huge_p.len()),
@@ -358,6 +438,15 @@ impl Sieve {
         let squared_le = |p: u64| p * p <= hi;
         self.active = self.strikes.partition_point(|s| squared_le(s.step as u64));
         self.tier1 = self.strikes[..self.active].partition_point(|s| (s.step as u64) < T1);
+        self.tier0 = self.strikes[..self.tier1].partition_point(|s| (s.step as u64) < T0);
+        self.groups.clear();
+        for (j, s) in self.strikes[self.tier0..self.tier1].iter().enumerate() {
+            let k = B1 / s.step as usize;
+            match self.groups.last_mut() {
+                Some(g) if g.1 == k => g.0 = j + 1,
+                _ => self.groups.push((j + 1, k)),
+            }
+        }
         self.tier2 = self.strikes[..self.active].partition_point(|s| (s.step as u64) < T2);
         for s in &mut self.strikes[..self.active] {
             s.off = first_offset(lo, s.step as u64) as u32;
@@ -466,8 +555,19 @@ impl Sieve {
         for (k, block) in cells.chunks_mut(B1).enumerate() {
             let block_lo = lo + (k * B1) as u64;
             let block_end = block_lo + block.len() as u64;
-            for s in tier1.iter_mut() {
-                s.apply(block);
+            match <&mut [Pair; B1]>::try_from(&mut *block) {
+                Ok(whole) => {
+                    let (low, high) = tier1.split_at_mut(self.tier0);
+                    for s in low.iter_mut() {
+                        s.apply(whole);
+                    }
+                    strike_groups(high, &self.groups, whole);
+                }
+                Err(_) => {
+                    for s in tier1.iter_mut() {
+                        s.apply(block);
+                    }
+                }
             }
             for f in self.small_fix.iter_mut() {
                 f.apply(block);
