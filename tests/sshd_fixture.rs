@@ -183,13 +183,14 @@ fn fate_after_client_sigkill(sshd: &Sshd, program: &Path, args: &str, stop: bool
         "ssh",
     );
 
-    // Only the session's child: a shell's fork that has not exec'd yet
-    // runs the same program for a moment.
+    // Only the session's own child: the command may fork (a shell's fork
+    // that has not exec'd yet runs the same program for a moment), and its
+    // fork is a descendant of the session too, but not its child.
     let mut remote = Vec::new();
     wait_until(PATIENCE, "the remote command to start", || {
-        let children = sshd.session_children();
+        let sessions = sshd.sessions();
         remote = processes_running(program);
-        remote.retain(|pid| children.contains(pid));
+        remote.retain(|&pid| stat(pid).is_some_and(|s| sessions.contains(&s.ppid)));
         !remote.is_empty()
     });
     assert_eq!(remote.len(), 1, "one remote {program:?}: {remote:?}");
