@@ -6,25 +6,9 @@ use crate::cli::{Config, Mode, exit};
 use crate::hosts::LOCALHOST;
 use crate::sigma::sigma_sum_range;
 use crate::slurm::Allocation;
-use crate::supervisor::{Ending, Outcome};
+use crate::supervisor::{Ending, Outcome, SlotStats};
 use serde::Serialize;
 use std::fmt::Write as _;
-
-/// One slot's line in the per-worker table.
-#[derive(Debug, Serialize)]
-pub struct WorkerLine {
-    pub slot: usize,
-    pub host: String,
-    pub pid: i32,
-    /// A remote worker's pid on its host.
-    pub remote_pid: Option<u32>,
-    /// Chunks counted on its answers, and their numbers.
-    pub chunks: u64,
-    pub numbers: u64,
-    /// Chunks it computed again for double-checks.
-    pub replicas: u64,
-    pub restarts: u64,
-}
 
 /// One host's line in the per-host table.
 #[derive(Debug, Serialize)]
@@ -75,7 +59,8 @@ pub struct Summary {
     /// Whether every event reached the `--events` file (true without one);
     /// set by the caller from [`crate::events::EventLog::complete`].
     pub events_complete: bool,
-    pub workers: Vec<WorkerLine>,
+    /// One line per slot, as the run kept it.
+    pub workers: Vec<SlotStats>,
     pub hosts: Vec<HostLine>,
     /// With `--hosts slurm`: the job id, its nodelist as Slurm wrote it,
     /// the nodes, and the variable the slots came from.
@@ -167,20 +152,7 @@ impl Summary {
             abandoned: outcome.abandoned,
             resumed: outcome.resumed,
             events_complete: true,
-            workers: outcome
-                .slots
-                .iter()
-                .map(|s| WorkerLine {
-                    slot: s.slot,
-                    host: s.host.clone(),
-                    pid: s.pid,
-                    remote_pid: s.remote_pid,
-                    chunks: s.chunks,
-                    numbers: s.numbers,
-                    replicas: s.replicas,
-                    restarts: s.restarts,
-                })
-                .collect(),
+            workers: outcome.slots.clone(),
             hosts: outcome
                 .hosts
                 .iter()

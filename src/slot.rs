@@ -26,8 +26,9 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
-/// What one worker slot did over the run.
-#[derive(Clone, Debug, Default)]
+/// What one worker slot did over the run; its fields are the JSON
+/// summary's `workers[]` keys (a contract).
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct SlotStats {
     pub slot: usize,
     /// The host the slot is on.
