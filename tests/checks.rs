@@ -218,25 +218,29 @@ fn clean(range: &[&str]) -> Counts {
     Counts::of(&run_clean(&args))
 }
 
-/// Runs `range` on an honest local worker (slot 0) beside a hostile one
-/// (slot 1, host `mode`), with events, a 1 s stall timeout and `extra`.
-fn beside_honest(mode: &str, range: &[&str], extra: &[&str]) -> Done {
-    let hosts = format!("localhost:1,{mode}:1");
+/// Starts `range` on `hosts`, each host not `localhost` played by the
+/// hostile proxy in the mode its name says, with events and `extra`.
+fn on_hosts(hosts: &str, range: &[&str], extra: &[&str]) -> Run {
     let launcher = format!("{HOSTILE} {{host}} {{worker}}");
     let mut args = range.to_vec();
     args.extend([
         "--hosts",
-        &hosts,
+        hosts,
         "--launcher",
         &launcher,
         "--remote-worker",
         WORKER,
-        "--stall-timeout",
-        "1s",
-        "--json",
     ]);
     args.extend(extra);
-    Run::start_with_events(&args).wait_timeout(Duration::from_secs(120))
+    Run::start_with_events(&args)
+}
+
+/// Runs `range` on an honest local worker (slot 0) beside a hostile one
+/// (slot 1, host `mode`), with events, a 1 s stall timeout and `extra`.
+fn beside_honest(mode: &str, range: &[&str], extra: &[&str]) -> Done {
+    let mut flags = vec!["--stall-timeout", "1s", "--json"];
+    flags.extend(extra);
+    on_hosts(&format!("localhost:1,{mode}:1"), range, &flags).wait_timeout(Duration::from_secs(120))
 }
 
 /// The liar's line in the summary's host table.
@@ -323,24 +327,19 @@ fn counts_moved_from_deficient_to_abundant_are_caught() {
 fn a_third_host_s_worker_decides_a_mismatch() {
     let _serial = serial();
     let expected = clean(&RANGE);
-    let launcher = format!("{HOSTILE} {{host}} {{worker}}");
-    let mut args = RANGE.to_vec();
-    args.extend([
-        "--hosts",
+    let run = on_hosts(
         "localhost:1,shift-counts:1,honest:1",
-        "--launcher",
-        &launcher,
-        "--remote-worker",
-        WORKER,
-        "--verify-sample",
-        "0",
-        "--inject",
-        "hang:0",
-        "--stall-timeout",
-        "600s",
-        "--json",
-    ]);
-    let run = Run::start_with_events(&args);
+        &RANGE,
+        &[
+            "--verify-sample",
+            "0",
+            "--inject",
+            "hang:0",
+            "--stall-timeout",
+            "600s",
+            "--json",
+        ],
+    );
     wait_until(PATIENCE, "the liar and the honest host to disagree", || {
         run.events().iter().any(|e| e["event"] == "mismatch")
     });
@@ -425,22 +424,12 @@ fn sigma_moved_between_chunks_is_caught_by_a_double_check() {
 #[test]
 fn a_liar_alone_is_caught_and_nothing_is_claimed() {
     let _serial = serial();
-    let launcher = format!("{HOSTILE} {{host}} {{worker}}");
-    let mut args = RANGE.to_vec();
-    args.extend([
-        "--hosts",
+    let done = on_hosts(
         "inflate-sigma:1",
-        "--launcher",
-        &launcher,
-        "--remote-worker",
-        WORKER,
-        "--verify-first",
-        "0",
-        "--verify-sample",
-        "0",
-        "--json",
-    ]);
-    let done = Run::start_with_events(&args).wait_timeout(Duration::from_secs(120));
+        &RANGE,
+        &["--verify-first", "0", "--verify-sample", "0", "--json"],
+    )
+    .wait_timeout(Duration::from_secs(120));
     assert_eq!(done.code, Some(4), "{done:?}");
     let json = done.json();
     assert_eq!(json["sigma_sum_verified"], false, "{json}");
