@@ -18,13 +18,15 @@
 use crate::sigma::{ChunkResult, MAX_SUPPORTED, sigma_sum_upto};
 use std::collections::HashMap;
 
+/// The perfect numbers up to [`MAX_SUPPORTED`].
+pub const PERFECT: [u64; 7] = [6, 28, 496, 8128, 33_550_336, 8_589_869_056, 137_438_691_328];
+
 /// More perfect numbers than a chunk can hold: there are 7 up to
-/// [`MAX_SUPPORTED`] (6, 28, 496, 8128, 33 550 336, 8 589 869 056 and
-/// 137 438 691 328). A longer list is refused before any number of it is
-/// factored, so a forged list cannot make the check slow: confirming one
-/// number costs at most √n/2 trial divisions (about 20 ms at 10^13, from
-/// `cargo run --release --example verify_bench`).
-pub const MAX_PERFECT: usize = 7;
+/// [`MAX_SUPPORTED`] ([`PERFECT`]). A longer list is refused before any
+/// number of it is factored, so a forged list cannot make the check slow:
+/// confirming one number costs at most √n/2 trial divisions (about 11 ms
+/// at 10^13, from `cargo run --release --example verify_bench`).
+pub const MAX_PERFECT: usize = PERFECT.len();
 
 /// σ(n) < 7n for every n ≤ [`MAX_SUPPORTED`] (the least n with σ(n) ≥ 7n is
 /// above 10^25; see the overflow note on [`crate::sigma::Kernel`]).
@@ -330,17 +332,7 @@ mod tests {
 
     #[test]
     fn the_perfect_numbers_up_to_the_bound_are_confirmed() {
-        let perfect = [
-            6u64,
-            28,
-            496,
-            8128,
-            33_550_336,
-            8_589_869_056,
-            137_438_691_328,
-        ];
-        assert_eq!(perfect.len(), MAX_PERFECT);
-        for n in perfect {
+        for n in PERFECT {
             assert!(is_perfect(n), "{n}");
             assert!(!is_perfect(n + 1) && !is_perfect(n - 1), "{n} ± 1");
         }

@@ -308,15 +308,7 @@ fn every_block_and_segment_edge() {
 /// right counts, on every path.
 #[test]
 fn the_first_seven_perfect_numbers() {
-    let perfect = [
-        6u64,
-        28,
-        496,
-        8128,
-        33_550_336,
-        8_589_869_056,
-        137_438_691_328,
-    ];
+    let perfect = crate::verify::PERFECT;
     for mut kernel in every_path(MAX_SUPPORTED) {
         for &p in &perfect {
             let (lo, hi) = (p.saturating_sub(5000).max(1), p + 5000);
