@@ -208,6 +208,28 @@ fn squares_of_huge_primes() {
     }
 }
 
+/// The primes from 1024 up strike from their squares on, not from a
+/// chunk's start (a multiple of p below p² has p as its cofactor): chunks
+/// from 1 and from below the squares of the first such primes (struck over
+/// the segment) and of the first primes past the segment length (filed in
+/// the buckets as the segment holding p² comes), running over several
+/// segments of squares.
+#[test]
+fn primes_strike_from_their_squares() {
+    for max in [1u64 << 33, MAX_SUPPORTED] {
+        let mut kernels = every_path(max);
+        let seg = kernels[0].segment as u64;
+        let first = 1031u64; // the first prime from 1024
+        check_window(&mut kernels, 1, first * first + 2 * seg, 2);
+        check_window(&mut kernels, first * first - 1, first * first + 3 * seg, 2);
+        let huge = 65_537u64; // the first prime past 2^16
+        assert!(huge >= seg && sigma_naive(huge) == huge + 1);
+        let sq = huge * huge;
+        check_window(&mut kernels, sq - 3 * seg - 5, sq + 3 * huge, 2);
+        check_window(&mut kernels, sq + 1, sq + 2 * seg, 2);
+    }
+}
+
 #[test]
 fn random_windows_up_to_10_12() {
     let mut rng = SplitMix64(0x5eed_0001);
