@@ -23,7 +23,8 @@
 //! n = p·k with k < p, so p divides n once and is its largest prime, and
 //! every other prime q of n strikes it, since n ≥ p·q > q². Such a p is
 //! the cofactor; otherwise it is the one prime of n above √hi, if any (both
-//! cannot be: that prime would divide k < p ≤ √hi). Striking from p²
+//! cannot be: that prime would divide k < p ≤ √hi). A multiple of p² is
+//! never below p², so p's fix-ups always find its strike. Striking from p²
 //! saves Σ p strikes over [1, N], about N / ln N, all of them in L2 or in
 //! the buckets: 12% of the strikes from 1024 up over [1, 10^9]. The primes
 //! below [`T1`] strike from the chunk's start (the grouped strikes need an
@@ -39,10 +40,9 @@
 //! factors (3^27 > 10^13; powers of two, the 1/2 included, are exact),
 //! each adding two roundings: relative error below 55·2^−53 < 10^−14, so
 //! 2n · reciprocal is within 0.1 of the cofactor c ≤ 10^13 and rounds to
-//! it. Rounding is
-//! (x + 2^52) − 2^52, exact for 0 ≤ x < 2^51 in round-to-nearest. A
-//! strike by (1, 1), which `strike_groups` makes instead of a branch, is
-//! exact and changes nothing.
+//! it. Rounding is (x + 2^52) − 2^52, exact for 0 ≤ x < 2^51 in
+//! round-to-nearest. A strike by (1, 1), which `strike_groups` makes
+//! instead of a branch, is exact and changes nothing.
 //!
 //! # Cache tiers
 //!
