@@ -10,8 +10,9 @@
 //! fixed up later like those of any other prime (see `sieve`). 2⁷ rather
 //! than 2⁶ saves the fix-ups at the multiples of 128 (1.3% less time at
 //! [1, 3·10^8]; 2⁸ was no better, and 7² in the odd pattern, a period of
-//! 33 075, 7% slower: that pattern streams from L2 beside the segment). Multiplying the two patterns saves the strikes of 2, 3, 5 and 7
-//! (Σ 1/p = 1.18 of about 2.6 strikes per number at 10^9).
+//! 33 075, 7% slower: that pattern streams from L2 beside the segment).
+//! Multiplying the two patterns saves the strikes of 2, 3, 5 and 7 (Σ 1/p
+//! = 1.18 of about 2.6 strikes per number at 10^9).
 
 use super::sieve::Pair;
 
