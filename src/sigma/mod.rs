@@ -1,6 +1,7 @@
 //! The σ kernel: the sum of divisors σ(n) for every n of a range, computed
 //! with a segmented sieve, and each n classified as perfect, abundant or
-//! deficient. Pure computation: no I/O, nothing about processes.
+//! deficient. Pure computation, nothing about processes; its one input from
+//! outside is the CPU's L2 size, read once per process (`cache`).
 //!
 //! This module owns the kernel's interface: [`Kernel`] (the sieve a worker
 //! runs over its chunks), [`ChunkResult`] (what a chunk reports), and the
@@ -14,11 +15,13 @@
 //! * `primes`: the sieving primes;
 //! * `simd`: the choice of AVX-512, AVX2 + FMA or the portable path, once
 //!   per process, and the kernel's only `unsafe` code;
-//! * `check`: σ by trial division and Σσ in closed form.
+//! * `check`: σ by trial division and Σσ in closed form;
+//! * `cache`: the CPU's L2 size, and the segment length it gives.
 //!
 //! Memory is bounded by one segment and the primes up to √max, never by the
 //! length of the range. Figures, commands and what was tried: docs/kernel.md.
 
+mod cache;
 mod check;
 mod pattern;
 mod primes;
@@ -105,14 +108,6 @@ impl ChunkResult {
     }
 }
 
-/// Numbers per segment: 2^16 (1 MiB of pairs, half the L2 here), at every
-/// `max`. Measured against 2^15, 2^17 and 2^18 at 10^9, 10^12 and 10^13
-/// (docs/kernel.md): 2^16 was the fastest or level with it at each; at
-/// 10^13 2^17 (2 MiB, all of L2) was 20–40% slower.
-fn segment_len(_max: u64) -> usize {
-    1 << 16
-}
-
 /// A reusable sieve for ranges whose upper end is at most `max` (see
 /// `sieve` for how it works and why it is exact).
 pub struct Kernel {
@@ -127,15 +122,25 @@ impl Kernel {
     /// A kernel for ranges up to `max` (at most [`MAX_SUPPORTED`]), on the
     /// best path this CPU has ([`Path::chosen`]): holds the primes up to
     /// √max (about 227 000 at 10^13: 0.9 MB, and as much again in the
-    /// buckets), plus one segment of pairs (1 MiB).
+    /// buckets), plus one segment of pairs (1 MiB with a 2 MiB L2: see
+    /// `cache`).
     pub fn new(max: u64) -> Kernel {
         Kernel::with_path(max, Path::chosen())
     }
 
     /// [`Kernel::new`] on a given path (one of [`Path::available`]).
     pub fn with_path(max: u64, path: Path) -> Kernel {
+        Kernel::with_segment(max, path, cache::segment_len())
+    }
+
+    /// [`Kernel::with_path`] with segments of `segment` numbers (a power of
+    /// two from `cache::SHORTEST` to `cache::LONGEST`).
+    fn with_segment(max: u64, path: Path, segment: usize) -> Kernel {
         assert!(max <= MAX_SUPPORTED, "max {max} past the supported bound");
-        let segment = segment_len(max);
+        assert!(
+            segment.is_power_of_two() && (cache::SHORTEST..=cache::LONGEST).contains(&segment),
+            "segment {segment}"
+        );
         Kernel {
             max,
             segment,

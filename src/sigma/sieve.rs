@@ -49,7 +49,7 @@
 //! Strikes and fix-ups (each with a step q = p or p^j) must reach a number
 //! in an order that keeps every fix-up after the strikes of its prime; the
 //! patterns are multiplied in first (they commute with everything else).
-//! For each segment (2^16 numbers, see `segment_len`):
+//! For each segment (2^15 or 2^16 numbers by the size of L2, see `cache`):
 //!
 //! 1. primes from [`T1`] to below [`T2`]: mid-block by mid-block ([`B2`]
 //!    numbers, in L2; none with the limits of today);
@@ -641,11 +641,12 @@ impl Sieve {
 
 impl Sieve {
     /// The fix-ups of the squares of the active primes from the segment
-    /// length up (p ≥ 2^16, so p³ > 10^13: only p² has a fix-up), those with
-    /// a multiple in `[lo, hi]`. Instead of a division for each of up to
-    /// 221 000 primes per chunk, for each m ≤ hi / 2^32 the primes with
-    /// m·p² in the chunk are found by binary search (at most 2 328 m at
-    /// 10^13); each p is taken at its first such m.
+    /// length up (at least 2^15, so p³ > 10^13: only p² has a fix-up; see
+    /// `cache::SHORTEST`), those with a multiple in `[lo, hi]`. Instead of
+    /// a division for each of up to 221 000 primes per chunk, for each
+    /// m ≤ hi / segment² the primes with m·p² in the chunk are found by
+    /// binary search (at 10^13, at most 2 328 m with segments of 2^16 and
+    /// 9 313 with 2^15); each p is taken at its first such m.
     fn huge_squares(&mut self, lo: u64, hi: u64) {
         const { assert!((1u64 << 48) > MAX_SUPPORTED) };
         let huge = &self.huge_p[..self.huge_active];

@@ -230,6 +230,55 @@ fn primes_strike_from_their_squares() {
     }
 }
 
+/// Segments of 2^15, which a CPU with less than 2 MiB of L2 gets (see
+/// `cache`): more primes go to the buckets (from 2^15), the buckets look
+/// further ahead, and the squares' fix-ups are found over more m.
+#[test]
+fn segments_of_2_15() {
+    let segment = 1 << 15;
+    for max in [1u64 << 33, MAX_SUPPORTED] {
+        let mut kernels: Vec<Kernel> = Path::available()
+            .iter()
+            .map(|&path| Kernel::with_segment(max, path, segment))
+            .collect();
+        let seg = segment as u64;
+        check_window(&mut kernels, 1, 3 * seg + 777, 2);
+        check_window(&mut kernels, 1031 * 1031 - 1, 1031 * 1031 + 2 * seg, 2);
+        let huge = 32_771u64; // the first prime past 2^15
+        assert!(sigma_naive(huge) == huge + 1);
+        let sq = huge * huge;
+        check_window(&mut kernels, sq - 2 * seg - 5, sq + 2 * huge, 2);
+        check_window(&mut kernels, max - 3 * seg - 4321, max, 2);
+    }
+}
+
+#[test]
+fn the_cache_gives_the_segment() {
+    use super::cache::{LONGEST, SHORTEST, parse_size, segment_for};
+    assert_eq!(parse_size("2048K\n"), Some(2 << 20));
+    assert_eq!(parse_size("1M"), Some(1 << 20));
+    assert_eq!(parse_size("524288"), Some(512 << 10));
+    for bad in [
+        "",
+        "K",
+        "-1K",
+        "2048KB",
+        "1e3K",
+        "99999999999999999999K",
+        "1K",
+        "2G",
+    ] {
+        assert_eq!(parse_size(bad), None, "{bad:?}");
+    }
+    assert_eq!(segment_for(None), LONGEST);
+    assert_eq!(segment_for(Some(2 << 20)), 1 << 16);
+    assert_eq!(segment_for(Some(32 << 20)), LONGEST);
+    assert_eq!(segment_for(Some(1 << 20)), 1 << 15);
+    assert_eq!(segment_for(Some(512 << 10)), SHORTEST);
+    assert_eq!(segment_for(Some(4 << 10)), SHORTEST);
+    assert_eq!(segment_for(Some(3 << 20)), 1 << 16);
+}
+
 #[test]
 fn random_windows_up_to_10_12() {
     let mut rng = SplitMix64(0x5eed_0001);
