@@ -1,8 +1,9 @@
 //! Benchmark of the σ kernel on one core.
 //!
-//! `cargo run --release --example kernel_bench -- LO HI [MAX]` classifies
-//! every n in `[LO, HI]` with a kernel sized for `MAX` (default `HI`), then
-//! prints the throughput and the result. Plain integers or `1e9`-style
+//! `cargo run --release --example kernel_bench -- LO HI [MAX [CHUNK]]`
+//! classifies every n in `[LO, HI]` with a kernel sized for `MAX` (default
+//! `HI`), in chunks of `CHUNK` numbers as a worker runs them (default: the
+//! whole range as one), then prints the throughput and the result. Plain integers or `1e9`-style
 //! powers of ten are accepted. `SUPERVISOR_KERNEL_PATH=scalar|avx2|avx512`
 //! caps the vector path (the best the CPU has by default).
 
@@ -23,12 +24,13 @@ fn parse(s: &str) -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
-        eprintln!("usage: kernel_bench LO HI [MAX]");
+        eprintln!("usage: kernel_bench LO HI [MAX [CHUNK]]");
         std::process::exit(2);
     }
     let lo = parse(&args[0]);
     let hi = parse(&args[1]);
     let max = args.get(2).map(|s| parse(s)).unwrap_or(hi);
+    let chunk = args.get(3).map(|s| parse(s)).unwrap_or(hi - lo + 1).max(1);
     let t0 = Instant::now();
     let mut kernel = Kernel::new(max);
     let setup = t0.elapsed();
@@ -38,16 +40,29 @@ fn main() {
     // chunk's setup): what bounds a worker's heartbeat latency.
     let mut last = Instant::now();
     let mut longest = 0f64;
-    let result: ChunkResult = kernel.run(lo, hi, |_| {
-        segments += 1;
-        let now = Instant::now();
-        longest = longest.max((now - last).as_secs_f64());
-        last = now;
-    });
+    let mut result = ChunkResult::default();
+    let mut from = lo;
+    loop {
+        let to = hi.min(from.saturating_add(chunk - 1));
+        let part = kernel.run(from, to, |_| {
+            segments += 1;
+            let now = Instant::now();
+            longest = longest.max((now - last).as_secs_f64());
+            last = now;
+        });
+        result.merge(&part).expect("counts below 2^64");
+        if to == hi {
+            break;
+        }
+        from = to + 1;
+    }
     let secs = t1.elapsed().as_secs_f64();
     let n = hi - lo + 1;
     assert_eq!(result.checked(), n);
-    println!("range       [{lo}, {hi}] ({n} numbers, max {max}, {segments} segments)");
+    println!(
+        "range       [{lo}, {hi}] ({n} numbers, max {max}, {} chunks, {segments} segments)",
+        n.div_ceil(chunk)
+    );
     println!("path        {}", kernel.path().name());
     println!("setup       {:.3} s", setup.as_secs_f64());
     println!("time        {secs:.3} s");

@@ -498,8 +498,8 @@ fn primes() {
     assert_eq!(primes[..5], [3, 5, 7, 11, 13]);
 }
 
-/// The f64 estimate of lo mod p used at each chunk's start is exact over
-/// the whole range of lo and of the primes.
+/// The f64 estimate of lo mod q used at each chunk's start is exact over
+/// the whole range of lo, for the primes, their powers and any step.
 #[test]
 fn first_offsets_by_f64_estimate() {
     let mut rng = SplitMix64(0x5eed_0004);
@@ -514,10 +514,21 @@ fn first_offsets_by_f64_estimate() {
         };
         let expected = (p as u64 - lo % p as u64) % p as u64;
         assert_eq!(
-            super::sieve::first_offset_u32(lo, p),
+            super::sieve::first_offset(lo, p as u64),
             expected,
             "{lo} mod {p}"
         );
+        // The powers of p up to the bound, and any step at all.
+        let mut q = p as u64;
+        while let Some(next) = q.checked_mul(p as u64).filter(|&x| x <= MAX_SUPPORTED) {
+            q = next;
+        }
+        for q in [q, rng.range(1, MAX_SUPPORTED), rng.range(1, 1 << 20)] {
+            for lo in [lo, q, q - 1, q + 1, (lo / q).max(1) * q] {
+                let expected = (q - lo % q) % q;
+                assert_eq!(super::sieve::first_offset(lo, q), expected, "{lo} mod {q}");
+            }
+        }
     }
 }
 
