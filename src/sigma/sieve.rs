@@ -361,6 +361,14 @@ pub(super) struct Tally {
     pub sum: u64,
 }
 
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, other: Tally) {
+        self.abundant += other.abundant;
+        self.perfect += other.perfect;
+        self.sum += other.sum;
+    }
+}
+
 /// The sieve's state for ranges up to `max`: the primes, the strikers of
 /// the chunk being run, and one segment of pairs.
 pub(super) struct Sieve {
@@ -632,9 +640,7 @@ impl Sieve {
                     self.patterns.init(block, block_lo + self.segment as u64);
                 }
             }
-            total.abundant += t.abundant;
-            total.perfect += t.perfect;
-            total.sum += t.sum;
+            total += t;
         }
         total
     }

@@ -246,22 +246,39 @@ fn finish_avx2(
     perfect: &mut Vec<u64>,
     start: Option<Start<'_>>,
 ) -> Tally {
-    let full = cells.len() / 4 * 4;
+    in_groups(
+        cells,
+        lo,
+        perfect,
+        start,
+        4,
+        |head, perfect, start| match start {
+            Some((odd, two, from)) => groups_avx2::<true>(head, lo, perfect, odd, two, from),
+            None => groups_avx2::<false>(head, lo, perfect, &[], &[], 0),
+        },
+    )
+}
+
+/// A vector finishing pass: `groups` over the first `cells` (a multiple of
+/// `lanes` of them, with the next start when there is one), the portable
+/// pass over the few left.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn in_groups<'a>(
+    cells: &mut [Pair],
+    lo: u64,
+    perfect: &mut Vec<u64>,
+    start: Option<Start<'a>>,
+    lanes: usize,
+    groups: impl FnOnce(&mut [Pair], &mut Vec<u64>, Option<Start<'a>>) -> Tally,
+) -> Tally {
+    let full = cells.len() / lanes * lanes;
     let (head, tail) = cells.split_at_mut(full);
-    let (t, rest_start) = match start {
-        Some((odd, two, from)) => {
-            let t = groups_avx2::<true>(head, lo, perfect, odd, two, from);
-            let from = (from + full) % TWO_PERIOD as usize;
-            (t, Some((&odd[full..], two, from)))
-        }
-        None => (groups_avx2::<false>(head, lo, perfect, &[], &[], 0), None),
-    };
-    let rest = sieve::finish_block(tail, lo + full as u64, perfect, rest_start);
-    Tally {
-        abundant: t.abundant + rest.abundant,
-        perfect: t.perfect + rest.perfect,
-        sum: t.sum + rest.sum,
-    }
+    let rest_start =
+        start.map(|(odd, two, from)| (&odd[full..], two, (from + full) % TWO_PERIOD as usize));
+    let mut t = groups(head, perfect, start);
+    t += sieve::finish_block(tail, lo + full as u64, perfect, rest_start);
+    t
 }
 
 /// The groups of 4 of `finish_avx2` (`cells.len()` a multiple of 4), as
@@ -370,22 +387,17 @@ fn finish_avx512(
     perfect: &mut Vec<u64>,
     start: Option<Start<'_>>,
 ) -> Tally {
-    let full = cells.len() / 8 * 8;
-    let (head, tail) = cells.split_at_mut(full);
-    let (t, rest_start) = match start {
-        Some((odd, two, from)) => {
-            let t = groups_avx512::<true>(head, lo, perfect, odd, two, from);
-            let from = (from + full) % TWO_PERIOD as usize;
-            (t, Some((&odd[full..], two, from)))
-        }
-        None => (groups_avx512::<false>(head, lo, perfect, &[], &[], 0), None),
-    };
-    let rest = sieve::finish_block(tail, lo + full as u64, perfect, rest_start);
-    Tally {
-        abundant: t.abundant + rest.abundant,
-        perfect: t.perfect + rest.perfect,
-        sum: t.sum + rest.sum,
-    }
+    in_groups(
+        cells,
+        lo,
+        perfect,
+        start,
+        8,
+        |head, perfect, start| match start {
+            Some((odd, two, from)) => groups_avx512::<true>(head, lo, perfect, odd, two, from),
+            None => groups_avx512::<false>(head, lo, perfect, &[], &[], 0),
+        },
+    )
 }
 
 /// The groups of 8 of `finish_avx512` (`cells.len()` a multiple of 8);
