@@ -294,6 +294,13 @@ fn caught(done: &Done) -> (u64, u64) {
     )
 }
 
+/// Whether the run reported a mismatch whose `what` names `about`.
+fn mismatch_about(done: &Done, about: &str) -> bool {
+    done.events
+        .iter()
+        .any(|e| e["event"] == "mismatch" && e["what"].as_str().unwrap().contains(about))
+}
+
 /// Caught by the default double-check of a remote host's first two
 /// chunks: the second answer differs, and with no third host the
 /// supervisor's own answer decides.
@@ -302,13 +309,7 @@ fn counts_moved_from_deficient_to_abundant_are_caught() {
     let done = lying_results_are_caught("shift-counts");
     let (verified, mismatches) = caught(&done);
     assert!(verified >= 1 && mismatches >= 1, "{:?}", done.json());
-    assert!(
-        done.events
-            .iter()
-            .any(|e| e["event"] == "mismatch" && e["what"].as_str().unwrap().contains("abundant")),
-        "{:?}",
-        done.events
-    );
+    assert!(mismatch_about(&done, "abundant"), "{:?}", done.events);
     assert!(
         done.events
             .iter()
@@ -410,13 +411,7 @@ fn a_wrong_sigma_past_the_double_checks_is_found_by_the_identity() {
 fn sigma_moved_between_chunks_is_caught_by_a_double_check() {
     let done = lying_results_are_caught("shift-sigma");
     assert!(caught(&done).1 >= 1, "{:?}", done.json());
-    assert!(
-        done.events
-            .iter()
-            .any(|e| e["event"] == "mismatch" && e["what"].as_str().unwrap().contains("Σσ")),
-        "{:?}",
-        done.events
-    );
+    assert!(mismatch_about(&done, "Σσ"), "{:?}", done.events);
 }
 
 /// A liar alone: once it is caught nothing trustworthy is left, so the
