@@ -64,6 +64,8 @@ fn main() {
         n.div_ceil(chunk)
     );
     println!("path        {}", kernel.path().name());
+    let (segment, sub_block) = kernel.sizes();
+    println!("sizes       segments of {segment}, sub-blocks of {sub_block} numbers");
     println!("setup       {:.3} s", setup.as_secs_f64());
     println!("time        {secs:.3} s");
     println!("rate        {:.4e} numbers/s", n as f64 / secs);

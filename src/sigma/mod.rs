@@ -115,6 +115,8 @@ pub struct Kernel {
     /// Numbers per segment.
     segment: usize,
     path: Path,
+    /// Numbers per sub-block.
+    sub_block: usize,
     sieve: Sieve,
 }
 
@@ -130,12 +132,13 @@ impl Kernel {
 
     /// [`Kernel::new`] on a given path (one of [`Path::available`]).
     pub fn with_path(max: u64, path: Path) -> Kernel {
-        Kernel::with_segment(max, path, cache::segment_len())
+        Kernel::with_sizes(max, path, cache::segment_len(), cache::sub_block_len())
     }
 
     /// [`Kernel::with_path`] with segments of `segment` numbers (a power of
-    /// two from `cache::SHORTEST` to `cache::LONGEST`).
-    fn with_segment(max: u64, path: Path, segment: usize) -> Kernel {
+    /// two from `cache::SHORTEST` to `cache::LONGEST`) and sub-blocks of
+    /// `sub_block` (`cache::SUB_BLOCK` or `cache::SMALL_SUB_BLOCK`).
+    fn with_sizes(max: u64, path: Path, segment: usize, sub_block: usize) -> Kernel {
         assert!(max <= MAX_SUPPORTED, "max {max} past the supported bound");
         assert!(
             segment.is_power_of_two() && (cache::SHORTEST..=cache::LONGEST).contains(&segment),
@@ -145,7 +148,8 @@ impl Kernel {
             max,
             segment,
             path,
-            sieve: Sieve::new(max, segment),
+            sub_block,
+            sieve: Sieve::new(max, segment, sub_block),
         }
     }
 
@@ -157,6 +161,11 @@ impl Kernel {
     /// The path this kernel runs on.
     pub fn path(&self) -> Path {
         self.path
+    }
+
+    /// Numbers per segment and per sub-block (chosen by the CPU's caches).
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.segment, self.sub_block)
     }
 
     /// Classifies every n in `[lo, hi]` (inclusive; 1 ≤ lo ≤ hi ≤ max).

@@ -60,7 +60,8 @@
 //! 4. fix-ups of the primes from [`T1`] up, in rising order of step (those
 //!    with a step from the segment length up from a heap of their next
 //!    multiples);
-//! 5. then sub-block by sub-block ([`B1`] numbers, in L1): the primes from
+//! 5. then sub-block by sub-block (2^11 numbers, or 2^10 where L1 holds
+//!    less than 32 KiB: see `cache`; in L1): the primes from
 //!    11 to below [`T1`] (from [`T0`] up without a branch on the offsets,
 //!    see [`strike_groups`]), the fix-ups of the primes below [`T1`] (2, 3, 5
 //!    and 7 past the patterns included; in rising order of step, those
@@ -74,6 +75,7 @@ use std::collections::BinaryHeap;
 use std::collections::binary_heap::PeekMut;
 
 use super::MAX_SUPPORTED;
+use super::cache::{SMALL_SUB_BLOCK, SUB_BLOCK};
 use super::pattern::{COVERED, Patterns, TWO_PERIOD};
 use super::primes::odd_primes_upto;
 use super::simd::Lanes;
@@ -91,12 +93,11 @@ const T1: u64 = 1 << 10;
 /// for a loop per prime; from it, [`strike_groups`] (from 64 measured 2%
 /// slower).
 const T0: u64 = 128;
-/// Numbers per sub-block: 2^11 pairs are 32 KiB, L1-sized.
-pub(super) const B1: usize = 1 << 11;
 /// Steps below this (and from [`T1`]) are applied per mid-block: none
 /// with these limits (the mid tier, kept for tuning, is empty).
 const T2: u64 = 1 << 10;
-const _: () = assert!(T0 <= T1 && T1 <= T2 && T0 as usize * 16 >= B1);
+const _: () = assert!(T0 <= T1 && T1 <= T2 && T0 as usize * 16 >= SUB_BLOCK);
+const _: () = assert!(SMALL_SUB_BLOCK.is_multiple_of(TWO_PERIOD as usize));
 /// Numbers per mid-block: 2^13 pairs are 128 KiB (2^14 and 2^12 measured
 /// 2–3% slower at [1, 10^9]).
 const B2: usize = 1 << 13;
@@ -185,7 +186,7 @@ impl Strike {
 /// branch depends on the offsets: one loop exit per group, not two per
 /// prime.
 #[inline(always)]
-fn strike_group<const K: usize>(strikes: &mut [Strike], cells: &mut [Pair; B1]) {
+fn strike_group<const K: usize, const B1: usize>(strikes: &mut [Strike], cells: &mut [Pair; B1]) {
     for s in strikes {
         let step = s.step as usize;
         let m = s.mul;
@@ -212,31 +213,56 @@ fn strike_group<const K: usize>(strikes: &mut [Strike], cells: &mut [Pair; B1]) 
 /// mispredict per prime for 2 to 16 strikes); here the only branches are
 /// the loop over a group and the choice of the group.
 #[inline(always)]
-fn strike_groups(strikes: &mut [Strike], groups: &[(usize, usize)], cells: &mut [Pair; B1]) {
+fn strike_groups<const B1: usize>(
+    strikes: &mut [Strike],
+    groups: &[(usize, usize)],
+    cells: &mut [Pair; B1],
+) {
     let mut from = 0;
     for &(to, k) in groups {
         let g = &mut strikes[from..to];
         match k {
-            1 => strike_group::<1>(g, cells),
-            2 => strike_group::<2>(g, cells),
-            3 => strike_group::<3>(g, cells),
-            4 => strike_group::<4>(g, cells),
-            5 => strike_group::<5>(g, cells),
-            6 => strike_group::<6>(g, cells),
-            7 => strike_group::<7>(g, cells),
-            8 => strike_group::<8>(g, cells),
-            9 => strike_group::<9>(g, cells),
-            10 => strike_group::<10>(g, cells),
-            11 => strike_group::<11>(g, cells),
-            12 => strike_group::<12>(g, cells),
-            13 => strike_group::<13>(g, cells),
-            14 => strike_group::<14>(g, cells),
-            15 => strike_group::<15>(g, cells),
-            16 => strike_group::<16>(g, cells),
+            1 => strike_group::<1, B1>(g, cells),
+            2 => strike_group::<2, B1>(g, cells),
+            3 => strike_group::<3, B1>(g, cells),
+            4 => strike_group::<4, B1>(g, cells),
+            5 => strike_group::<5, B1>(g, cells),
+            6 => strike_group::<6, B1>(g, cells),
+            7 => strike_group::<7, B1>(g, cells),
+            8 => strike_group::<8, B1>(g, cells),
+            9 => strike_group::<9, B1>(g, cells),
+            10 => strike_group::<10, B1>(g, cells),
+            11 => strike_group::<11, B1>(g, cells),
+            12 => strike_group::<12, B1>(g, cells),
+            13 => strike_group::<13, B1>(g, cells),
+            14 => strike_group::<14, B1>(g, cells),
+            15 => strike_group::<15, B1>(g, cells),
+            16 => strike_group::<16, B1>(g, cells),
             _ => unreachable!("p from {T0}: at most {} multiples", B1 / T0 as usize),
         }
         from = to;
     }
+}
+
+/// Strikes `block` with `tier1` (the primes below [`T1`], those below
+/// [`T0`] first, then `groups`) if it is a whole sub-block of `B1`
+/// numbers; says whether it was.
+#[inline(always)]
+fn strike_whole<const B1: usize>(
+    tier1: &mut [Strike],
+    tier0: usize,
+    groups: &[(usize, usize)],
+    block: &mut [Pair],
+) -> bool {
+    let Ok(whole) = <&mut [Pair; B1]>::try_from(block) else {
+        return false;
+    };
+    let (low, high) = tier1.split_at_mut(tier0);
+    for s in low.iter_mut() {
+        s.apply(whole);
+    }
+    strike_groups(high, groups, whole);
+    true
 }
 
 impl Fixup {
@@ -315,12 +341,15 @@ struct MidHits {
     /// Sub-block b's hits, in the order the fix-ups were filed (so p^j
     /// before p^(j+1)): (offset in the segment, index of the fix-up).
     lists: Vec<Vec<(u32, u32)>>,
+    /// log2 of the sub-block length.
+    shift: u32,
 }
 
 impl MidHits {
-    fn new(segment: usize) -> MidHits {
+    fn new(segment: usize, sub_block: usize) -> MidHits {
         MidHits {
-            lists: vec![Vec::new(); segment.div_ceil(B1)],
+            lists: vec![Vec::new(); segment.div_ceil(sub_block)],
+            shift: sub_block.ilog2(),
         }
     }
 
@@ -331,7 +360,7 @@ impl MidHits {
         for (k, f) in fixups.iter_mut().enumerate() {
             let mut i = f.off;
             while i < len as u64 {
-                self.lists[i as usize / B1].push((i as u32, k as u32));
+                self.lists[i as usize >> self.shift].push((i as u32, k as u32));
                 i += f.step;
             }
             f.off = i - len as u64;
@@ -343,7 +372,7 @@ impl MidHits {
     #[inline(always)]
     fn fix(&mut self, b: usize, block: &mut [Pair], fixups: &[Fixup]) {
         for &(i, k) in &self.lists[b] {
-            fixups[k as usize].fix(&mut block[i as usize % B1]);
+            fixups[k as usize].fix(&mut block[i as usize & ((1 << self.shift) - 1)]);
         }
         self.lists[b].clear();
     }
@@ -374,6 +403,8 @@ impl std::ops::AddAssign for Tally {
 pub(super) struct Sieve {
     /// Numbers per segment.
     pub(super) segment: usize,
+    /// Numbers per sub-block: [`SUB_BLOCK`] or [`SMALL_SUB_BLOCK`].
+    sub_block: usize,
     patterns: Patterns,
     /// The odd primes from 11 to below the segment length (and ≤ √max).
     strikes: Vec<Strike>,
@@ -417,9 +448,11 @@ pub(super) struct Sieve {
 
 impl Sieve {
     /// A sieve for ranges up to `max` with segments of `segment` numbers (a
-    /// multiple of [`B2`]).
-    pub(super) fn new(max: u64, segment: usize) -> Sieve {
-        assert!(segment.is_multiple_of(B2) && segment.is_multiple_of(B1));
+    /// multiple of [`B2`]) and sub-blocks of `sub_block` ([`SUB_BLOCK`] or
+    /// [`SMALL_SUB_BLOCK`]).
+    pub(super) fn new(max: u64, segment: usize, sub_block: usize) -> Sieve {
+        assert!(matches!(sub_block, SUB_BLOCK | SMALL_SUB_BLOCK));
+        assert!(segment.is_multiple_of(B2) && segment.is_multiple_of(sub_block));
         let primes: Vec<u32> = odd_primes_upto(max.isqrt())
             .into_iter()
             .filter(|&p| p > 7)
@@ -437,7 +470,8 @@ impl Sieve {
         let (cells, cells_at) = segment_cells(segment);
         Sieve {
             segment,
-            patterns: Patterns::new(B1),
+            sub_block,
+            patterns: Patterns::new(sub_block),
             strikes,
             tier1: 0,
             tier0: 0,
@@ -451,7 +485,7 @@ impl Sieve {
             seg_index: 0,
             small_fix: Vec::new(),
             mid_fix: Vec::new(),
-            mid_hits: MidHits::new(segment),
+            mid_hits: MidHits::new(segment, sub_block),
             small_sparse: SparseFixups::default(),
             large_fix: Vec::new(),
             large_sparse: SparseFixups::default(),
@@ -470,7 +504,7 @@ impl Sieve {
         self.tier0 = self.strikes[..self.tier1].partition_point(|s| (s.step as u64) < T0);
         self.groups.clear();
         for (j, s) in self.strikes[self.tier0..self.tier1].iter().enumerate() {
-            let k = B1 / s.step as usize;
+            let k = self.sub_block / s.step as usize;
             match self.groups.last_mut() {
                 Some(g) if g.1 == k => g.0 = j + 1,
                 _ => self.groups.push((j + 1, k)),
@@ -528,7 +562,7 @@ impl Sieve {
                         off: at - lo,
                     };
                     match (p < T1, q < segment) {
-                        (true, true) if q < B1 as u64 => self.small_fix.push(fixup),
+                        (true, true) if q < self.sub_block as u64 => self.small_fix.push(fixup),
                         (true, true) => self.mid_fix.push(fixup),
                         (true, false) => self.small_sparse.push(Fixup { off: at, ..fixup }),
                         (false, true) => self.large_fix.push(fixup),
@@ -541,10 +575,10 @@ impl Sieve {
         self.huge_squares(lo, hi);
         let first = (hi - lo).min(segment - 1) as usize + 1;
         for (k, block) in self.cells[self.cells_at..][..first]
-            .chunks_mut(B1)
+            .chunks_mut(self.sub_block)
             .enumerate()
         {
-            self.patterns.init(block, lo + (k * B1) as u64);
+            self.patterns.init(block, lo + (k * self.sub_block) as u64);
         }
     }
 
@@ -602,21 +636,18 @@ impl Sieve {
 
         let next = end <= hi;
         let mut total = Tally::default();
-        for (k, block) in cells.chunks_mut(B1).enumerate() {
-            let block_lo = lo + (k * B1) as u64;
+        let sub_block = self.sub_block;
+        for (k, block) in cells.chunks_mut(sub_block).enumerate() {
+            let block_lo = lo + (k * sub_block) as u64;
             let block_end = block_lo + block.len() as u64;
-            match <&mut [Pair; B1]>::try_from(&mut *block) {
-                Ok(whole) => {
-                    let (low, high) = tier1.split_at_mut(self.tier0);
-                    for s in low.iter_mut() {
-                        s.apply(whole);
-                    }
-                    strike_groups(high, &self.groups, whole);
-                }
-                Err(_) => {
-                    for s in tier1.iter_mut() {
-                        s.apply(block);
-                    }
+            let (tier0, groups) = (self.tier0, &self.groups);
+            let whole = match sub_block {
+                SUB_BLOCK => strike_whole::<SUB_BLOCK>(tier1, tier0, groups, block),
+                _ => strike_whole::<SMALL_SUB_BLOCK>(tier1, tier0, groups, block),
+            };
+            if !whole {
+                for s in tier1.iter_mut() {
+                    s.apply(block);
                 }
             }
             for f in self.small_fix.iter_mut() {

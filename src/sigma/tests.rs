@@ -239,7 +239,7 @@ fn segments_of_2_15() {
     for max in [1u64 << 33, MAX_SUPPORTED] {
         let mut kernels: Vec<Kernel> = Path::available()
             .iter()
-            .map(|&path| Kernel::with_segment(max, path, segment))
+            .map(|&path| Kernel::with_sizes(max, path, segment, super::cache::SUB_BLOCK))
             .collect();
         let seg = segment as u64;
         check_window(&mut kernels, 1, 3 * seg + 777, 2);
@@ -252,9 +252,46 @@ fn segments_of_2_15() {
     }
 }
 
+/// Sub-blocks of 2^10, which a CPU with less than 32 KiB of L1 gets (see
+/// `cache`): every primes' group and fix-up list changes (⌊2^10 / p⌋
+/// strikes, fix-ups filed from steps of 2^10), on every path, from 1
+/// (the first four perfect numbers), across sub-block and segment edges,
+/// at 10^12 and at 10^13, and against sub-blocks of 2^11 over a longer
+/// range.
 #[test]
-fn the_cache_gives_the_segment() {
-    use super::cache::{LONGEST, SHORTEST, parse_size, segment_for};
+fn sub_blocks_of_2_10() {
+    use super::cache::{SMALL_SUB_BLOCK, SUB_BLOCK, segment_len};
+    let long = if cfg!(debug_assertions) { 1 } else { 3 };
+    for max in [1u64 << 33, MAX_SUPPORTED] {
+        let mut kernels: Vec<Kernel> = Path::available()
+            .iter()
+            .map(|&path| Kernel::with_sizes(max, path, segment_len(), SMALL_SUB_BLOCK))
+            .collect();
+        assert_eq!(kernels[0].sizes().1, SMALL_SUB_BLOCK);
+        let seg = segment_len() as u64;
+        check_window(&mut kernels, 1, long * seg + 777, 2);
+        check_window(&mut kernels, (1 << 20) - 1, (1 << 20) + 1023 + seg, 2);
+        check_window(&mut kernels, 1031 * 1031 - 1025, 1031 * 1031 + seg, 2);
+        check_window(&mut kernels, max - long * seg - 4321, max, 2);
+        let (lo, hi) = (1, 1 << 21);
+        let mut wide = Kernel::with_sizes(max, Path::chosen(), segment_len(), SUB_BLOCK);
+        let expected = wide.sigma_of_range(lo, hi);
+        for kernel in &mut kernels {
+            assert!(
+                kernel.sigma_of_range(lo, hi) == expected,
+                "{}",
+                kernel.path().name()
+            );
+            assert_eq!(kernel.run(lo, hi, |_| {}), wide.run(lo, hi, |_| {}));
+        }
+    }
+}
+
+#[test]
+fn the_caches_give_the_sizes() {
+    use super::cache::{
+        LONGEST, SHORTEST, SMALL_SUB_BLOCK, SUB_BLOCK, parse_size, segment_for, sub_block_for,
+    };
     assert_eq!(parse_size("2048K\n"), Some(2 << 20));
     assert_eq!(parse_size("1M"), Some(1 << 20));
     assert_eq!(parse_size("524288"), Some(512 << 10));
@@ -277,6 +314,12 @@ fn the_cache_gives_the_segment() {
     assert_eq!(segment_for(Some(512 << 10)), SHORTEST);
     assert_eq!(segment_for(Some(4 << 10)), SHORTEST);
     assert_eq!(segment_for(Some(3 << 20)), 1 << 16);
+    assert_eq!(sub_block_for(None), SUB_BLOCK);
+    assert_eq!(sub_block_for(Some(48 << 10)), SUB_BLOCK);
+    assert_eq!(sub_block_for(Some(32 << 10)), SUB_BLOCK);
+    assert_eq!(sub_block_for(Some(24 << 10)), SMALL_SUB_BLOCK);
+    assert_eq!(sub_block_for(Some(16 << 10)), SMALL_SUB_BLOCK);
+    assert_eq!(sub_block_for(Some(4 << 10)), SMALL_SUB_BLOCK);
 }
 
 #[test]
