@@ -13,10 +13,10 @@
 //! the segment is 2^16. None of this changes a result, only the speed.
 //!
 //! A sub-block's pairs should fit in L1: 2^11 numbers (32 KiB) where L1
-//! holds 32 KiB or more (every x86-64 of the last ten years, AMD's Zen
-//! included), and where its size is unknown; 2^10 where it holds less (16
-//! KiB on AMD's Bulldozer family, 24 KiB on Intel's Atoms of the
-//! Silvermont and Goldmont generations). Measured on a 48 KiB L1: 2^10 is
+//! holds 32 KiB or more (every CPU with AVX2, AMD's Zen included), and
+//! where its size is unknown; 2^10 where it holds less (16 KiB on AMD's
+//! Bulldozer family, 24 KiB on Intel's Atoms of the Silvermont and
+//! Goldmont generations). Measured on a 48 KiB L1: 2^10 is
 //! 10% slower than 2^11 (more sub-blocks, so more loop exits per prime),
 //! and 2^12 (64 KiB, with the loop tier raised to 256 as it needs) is 2%
 //! slower: a sub-block somewhat larger than L1 costs little, so 2^11 on a

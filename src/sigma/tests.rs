@@ -253,7 +253,7 @@ fn segments_of_2_15() {
 }
 
 /// Sub-blocks of 2^10, which a CPU with less than 32 KiB of L1 gets (see
-/// `cache`): every primes' group and fix-up list changes (⌊2^10 / p⌋
+/// `cache`): every prime's group and the fix-up lists change (⌊2^10 / p⌋
 /// strikes, fix-ups filed from steps of 2^10), on every path, from 1
 /// (the first four perfect numbers), across sub-block and segment edges,
 /// at 10^12 and at 10^13, and against sub-blocks of 2^11 over a longer
