@@ -53,7 +53,10 @@
 //!
 //! 1. primes from [`T1`] to below [`T2`]: mid-block by mid-block ([`B2`]
 //!    numbers, in L2; none with the limits of today);
-//! 2. primes from [`T2`] to below the segment length: over the segment;
+//! 2. primes from [`T2`] to below the segment length: over the segment,
+//!    those past their squares in groups of equal ⌊segment / p⌋ (a trip
+//!    count the branch predictor sees repeat, and the one more strike by
+//!    select: [`strike_counted`]), the others by a loop each;
 //! 3. primes from the segment length up (at 10^13, 215 000 of the 227 000):
 //!    from a bucket sieve (`Buckets`), each striking the segment at most
 //!    once;
@@ -248,6 +251,38 @@ fn strike_groups<const B1: usize>(
     }
 }
 
+/// Strikes `cells` with `strikes`, primes p with ⌊len / p⌋ = `count` and
+/// an offset below p: `count` strikes each (a trip count the same for the
+/// whole group, so its loop exits are predicted), then the one more the
+/// cells may hold by select, as in [`strike_group`].
+#[inline(always)]
+fn strike_counted(strikes: &mut [Strike], count: usize, cells: &mut [Pair]) {
+    let len = cells.len();
+    for s in strikes {
+        let step = s.step as usize;
+        let m = s.mul;
+        let mut i = s.off as usize;
+        let strike = |c: &mut Pair| *c = [c[0] * m[0], c[1] * m[1]];
+        for _ in 0..count / 4 {
+            strike(&mut cells[i]);
+            strike(&mut cells[i + step]);
+            strike(&mut cells[i + 2 * step]);
+            strike(&mut cells[i + 3 * step]);
+            i += 4 * step;
+        }
+        for _ in 0..count % 4 {
+            strike(&mut cells[i]);
+            i += step;
+        }
+        let inside = i < len;
+        let k = std::hint::select_unpredictable(inside, i, s.off as usize);
+        let mul = std::hint::select_unpredictable(inside, m, [1.0, 1.0]);
+        let c = &mut cells[k];
+        *c = [c[0] * mul[0], c[1] * mul[1]];
+        s.off = (i + inside as usize * step - len) as u32;
+    }
+}
+
 /// Strikes `block` with `tier1` (the primes below [`T1`], those below
 /// [`T0`] first, then `groups`) if it is a whole sub-block of `B1`
 /// numbers; says whether it was.
@@ -419,6 +454,9 @@ pub(super) struct Sieve {
     /// equal ⌊B1 / p⌋: (end index among them, ⌊B1 / p⌋).
     tier0: usize,
     groups: Vec<(usize, usize)>,
+    /// The primes from [`T2`] in groups of equal ⌊segment / p⌋ (end index
+    /// among them, the count).
+    groups3: Vec<(usize, usize)>,
     tier2: usize,
     active: usize,
     /// The primes from the segment length up to √max; how many are active;
@@ -480,6 +518,7 @@ impl Sieve {
             tier1: 0,
             tier0: 0,
             groups: Vec::new(),
+            groups3: Vec::new(),
             tier2: 0,
             active: 0,
             buckets: Buckets::new(max, segment, huge_p.len()),
@@ -515,6 +554,14 @@ impl Sieve {
             }
         }
         self.tier2 = self.strikes[..self.active].partition_point(|s| (s.step as u64) < T2);
+        self.groups3.clear();
+        for (j, s) in self.strikes[self.tier2..self.active].iter().enumerate() {
+            let k = self.segment / s.step as usize;
+            match self.groups3.last_mut() {
+                Some(g) if g.1 == k => g.0 = j + 1,
+                _ => self.groups3.push((j + 1, k)),
+            }
+        }
         for (k, s) in self.strikes[..self.active].iter_mut().enumerate() {
             let p = s.step as u64;
             // From T1 up, p starts at p² (see the top of this module; p² is
@@ -616,7 +663,24 @@ impl Sieve {
                 s.apply(block);
             }
         }
-        for s in tier3.iter_mut() {
+        // Those past their squares (offset below p) by groups of equal
+        // ⌊segment / p⌋, the others (in or before the segment of p²) by a
+        // loop each.
+        let steady = if len == self.segment {
+            tier3.partition_point(|s| (s.step as u64).pow(2) < lo)
+        } else {
+            0
+        };
+        let mut from = 0;
+        for &(to, k) in &self.groups3 {
+            let to = to.min(steady);
+            if from >= to {
+                break;
+            }
+            strike_counted(&mut tier3[from..to], k, cells);
+            from = to;
+        }
+        for s in tier3[steady..].iter_mut() {
             s.apply(cells);
         }
         // The primes whose square is in this segment join the buckets there.
