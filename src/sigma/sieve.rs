@@ -283,6 +283,19 @@ fn strike_counted(strikes: &mut [Strike], count: usize, cells: &mut [Pair]) {
     }
 }
 
+/// Fills `groups` with the runs of `strikes` (in rising order of p) of
+/// equal ⌊len / p⌋: (end index among them, ⌊len / p⌋).
+fn group_by_count(groups: &mut Vec<(usize, usize)>, strikes: &[Strike], len: usize) {
+    groups.clear();
+    for (j, s) in strikes.iter().enumerate() {
+        let k = len / s.step as usize;
+        match groups.last_mut() {
+            Some(g) if g.1 == k => g.0 = j + 1,
+            _ => groups.push((j + 1, k)),
+        }
+    }
+}
+
 /// Strikes `block` with `tier1` (the primes below [`T1`], those below
 /// [`T0`] first, then `groups`) if it is a whole sub-block of `B1`
 /// numbers; says whether it was.
@@ -545,23 +558,11 @@ impl Sieve {
         self.active = self.strikes.partition_point(|s| squared_le(s.step as u64));
         self.tier1 = self.strikes[..self.active].partition_point(|s| (s.step as u64) < T1);
         self.tier0 = self.strikes[..self.tier1].partition_point(|s| (s.step as u64) < T0);
-        self.groups.clear();
-        for (j, s) in self.strikes[self.tier0..self.tier1].iter().enumerate() {
-            let k = self.sub_block / s.step as usize;
-            match self.groups.last_mut() {
-                Some(g) if g.1 == k => g.0 = j + 1,
-                _ => self.groups.push((j + 1, k)),
-            }
-        }
+        let tier1 = &self.strikes[self.tier0..self.tier1];
+        group_by_count(&mut self.groups, tier1, self.sub_block);
         self.tier2 = self.strikes[..self.active].partition_point(|s| (s.step as u64) < T2);
-        self.groups3.clear();
-        for (j, s) in self.strikes[self.tier2..self.active].iter().enumerate() {
-            let k = self.segment / s.step as usize;
-            match self.groups3.last_mut() {
-                Some(g) if g.1 == k => g.0 = j + 1,
-                _ => self.groups3.push((j + 1, k)),
-            }
-        }
+        let tier3 = &self.strikes[self.tier2..self.active];
+        group_by_count(&mut self.groups3, tier3, self.segment);
         for (k, s) in self.strikes[..self.active].iter_mut().enumerate() {
             let p = s.step as u64;
             // From T1 up, p starts at p² (see the top of this module; p² is
@@ -663,9 +664,9 @@ impl Sieve {
                 s.apply(block);
             }
         }
-        // Those past their squares (offset below p) by groups of equal
-        // ⌊segment / p⌋, the others (in or before the segment of p²) by a
-        // loop each.
+        // Those whose square is before the segment (their offset is then
+        // below p) by groups of equal ⌊segment / p⌋, the others (p² in or
+        // past the segment) by a loop each.
         let steady = if len == self.segment {
             tier3.partition_point(|s| (s.step as u64).pow(2) < lo)
         } else {
