@@ -17,7 +17,9 @@
 # interleave old and new, at [1, 10^9] and [10^13 - 10^8 + 1, 10^13]; then
 # `--procs 2 --max 10^9` against one-core `kernel_bench 1 10^9`, interleaved
 # too, wall time and the CPU (user + sys) each spent, with the load average
-# (the machine may be shared), and two bare kernel_bench processes at once,
+# (the machine may be shared; each ratio also as the median of the ratios
+# within a round, which cancels drift between rounds), and two bare
+# kernel_bench processes at once,
 # one on each half of [1, 10^9]: the machine's own two-core figure, which
 # the supervised run is to match. It prints each median and the ratios the
 # kernel targets name (docs/kernel.md). On a CPU with AVX-512 the new
@@ -42,6 +44,9 @@ wall_cpu_secs() {
 }
 load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# The median of the round-by-round ratios a[i] / b[i] of two lists of
+# times taken in the same rounds: drift between rounds cancels out.
+ratio() { paste <(echo "$1" | tr ' ' '\n' | grep .) <(echo "$2" | tr ' ' '\n' | grep .) | awk '{printf "%.4f\n", $1 / $2}' | median; }
 
 if [ "${1:-}" = kernel ]; then
     base=${2:-2ed433f}
@@ -69,10 +74,10 @@ if [ "${1:-}" = kernel ]; then
         done
         mo=$(echo "$o" | median) mn=$(echo "$n" | median)
         echo "== kernel_bench $range: old $mo s, new $mn s (medians of $runs; old: $o; new: $n)"
-        echo "   new/old speed: $(echo "$mo / $mn" | bc -l | cut -c1-5)x"
+        echo "   new/old speed: $(echo "$mo / $mn" | bc -l | cut -c1-5)x (by round: $(ratio "$o" "$n")x)"
         if [ -n "$a" ]; then
             ma=$(echo "$a" | median)
-            echo "   new capped to avx2: $ma s ($a), new/old speed: $(echo "$mo / $ma" | bc -l | cut -c1-5)x"
+            echo "   new capped to avx2: $ma s ($a), new/old speed: $(echo "$mo / $ma" | bc -l | cut -c1-5)x (by round: $(ratio "$o" "$a")x)"
         fi
         numbers=$(echo "$range" | awk '{print $2 - $1 + 1}')
         echo "   new rate: $(echo "$numbers / $mn" | bc -l | cut -d. -f1) numbers/s"
@@ -99,8 +104,8 @@ if [ "${1:-}" = kernel ]; then
     echo "   walls: procs 2: $s; kernel_bench: $k"
     echo "   CPU (user + sys, /usr/bin/time): procs 2: $sc; kernel_bench: $kc"
     echo "   CPU medians: procs 2: $(echo "$sc" | median) s; kernel_bench: $(echo "$kc" | median) s"
-    echo "   procs 2 / one core (wall): $(echo "$ms / $mk" | bc -l | cut -c1-5)"
-    echo "   two bare kernels at once, a half each: $mb s wall ($b), / one core: $(echo "$mb / $mk" | bc -l | cut -c1-5)"
+    echo "   procs 2 / one core (wall): $(echo "$ms / $mk" | bc -l | cut -c1-5) (by round: $(ratio "$s" "$k"))"
+    echo "   two bare kernels at once, a half each: $mb s wall ($b), / one core: $(echo "$mb / $mk" | bc -l | cut -c1-5) (by round: $(ratio "$b" "$k"))"
     echo "   load average: $(load)"
     rm -rf "$old_build"
     exit 0
