@@ -199,18 +199,26 @@ fn strike_group<const K: usize, const B1: usize>(strikes: &mut [Strike], cells: 
             let c = &mut cells[(i + j * step) % B1];
             *c = [c[0] * m[0], c[1] * m[1]];
         }
-        let at = i + K * step;
-        let inside = at < B1;
-        // Selects, not branches: `inside` follows the offsets, which no
-        // predictor learns (compiled without AVX-512, a plain `if` became
-        // a branch, and the AVX2 and portable paths took a third longer
-        // over these strikes).
-        let k = std::hint::select_unpredictable(inside, at, i);
-        let mul = std::hint::select_unpredictable(inside, m, [1.0, 1.0]);
-        let c = &mut cells[k % B1];
-        *c = [c[0] * mul[0], c[1] * mul[1]];
-        s.off = (at + inside as usize * step - B1) as u32;
+        strike_last(s, i + K * step, cells);
     }
+}
+
+/// The one more strike of `s` that `cells` may hold, at `at` (past the
+/// strikes made, which started from `s.off`, below p): there when `at` is
+/// inside, and by (1, 1) at `s.off` (exact, no change) when it is not;
+/// then `s.off` for the next block. Selects, not branches: whether `at` is
+/// inside follows the offsets, which no predictor learns (compiled without
+/// AVX-512, a plain `if` became a branch, and the AVX2 and portable paths
+/// took a third longer over these strikes).
+#[inline(always)]
+fn strike_last(s: &mut Strike, at: usize, cells: &mut [Pair]) {
+    let len = cells.len();
+    let inside = at < len;
+    let k = std::hint::select_unpredictable(inside, at, s.off as usize);
+    let mul = std::hint::select_unpredictable(inside, s.mul, [1.0, 1.0]);
+    let c = &mut cells[k];
+    *c = [c[0] * mul[0], c[1] * mul[1]];
+    s.off = (at + inside as usize * s.step as usize - len) as u32;
 }
 
 /// Strikes a whole sub-block with `strikes` (the primes from [`T0`] to
@@ -254,10 +262,9 @@ fn strike_groups<const B1: usize>(
 /// Strikes `cells` with `strikes`, primes p with ⌊len / p⌋ = `count` and
 /// an offset below p: `count` strikes each (a trip count the same for the
 /// whole group, so its loop exits are predicted), then the one more the
-/// cells may hold by select, as in [`strike_group`].
+/// cells may hold ([`strike_last`]).
 #[inline(always)]
 fn strike_counted(strikes: &mut [Strike], count: usize, cells: &mut [Pair]) {
-    let len = cells.len();
     for s in strikes {
         let step = s.step as usize;
         let m = s.mul;
@@ -274,12 +281,7 @@ fn strike_counted(strikes: &mut [Strike], count: usize, cells: &mut [Pair]) {
             strike(&mut cells[i]);
             i += step;
         }
-        let inside = i < len;
-        let k = std::hint::select_unpredictable(inside, i, s.off as usize);
-        let mul = std::hint::select_unpredictable(inside, m, [1.0, 1.0]);
-        let c = &mut cells[k];
-        *c = [c[0] * mul[0], c[1] * mul[1]];
-        s.off = (i + inside as usize * step - len) as u32;
+        strike_last(s, i, cells);
     }
 }
 
