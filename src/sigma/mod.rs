@@ -115,8 +115,6 @@ pub struct Kernel {
     /// Numbers per segment.
     segment: usize,
     path: Path,
-    /// Numbers per sub-block.
-    sub_block: usize,
     sieve: Sieve,
 }
 
@@ -148,7 +146,6 @@ impl Kernel {
             max,
             segment,
             path,
-            sub_block,
             sieve: Sieve::new(max, segment, sub_block),
         }
     }
@@ -165,7 +162,7 @@ impl Kernel {
 
     /// Numbers per segment and per sub-block (chosen by the CPU's caches).
     pub fn sizes(&self) -> (usize, usize) {
-        (self.segment, self.sub_block)
+        (self.segment, self.sieve.sub_block)
     }
 
     /// Classifies every n in `[lo, hi]` (inclusive; 1 ≤ lo ≤ hi ≤ max).

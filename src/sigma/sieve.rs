@@ -458,7 +458,7 @@ pub(super) struct Sieve {
     /// Numbers per segment.
     pub(super) segment: usize,
     /// Numbers per sub-block: [`SUB_BLOCK`] or [`SMALL_SUB_BLOCK`].
-    sub_block: usize,
+    pub(super) sub_block: usize,
     patterns: Patterns,
     /// The odd primes from 11 to below the segment length (and ≤ √max).
     strikes: Vec<Strike>,
