@@ -3,9 +3,10 @@
 //! `cargo run --release --example kernel_bench -- LO HI [MAX [CHUNK]]`
 //! classifies every n in `[LO, HI]` with a kernel sized for `MAX` (default
 //! `HI`), in chunks of `CHUNK` numbers as a worker runs them (default: the
-//! whole range as one), then prints the throughput and the result. Plain integers or `1e9`-style
-//! powers of ten are accepted. `SUPERVISOR_KERNEL_PATH=scalar|avx2|avx512`
-//! caps the vector path (the best the CPU has by default).
+//! whole range as one), then prints the throughput, the sizes the caches
+//! gave and the result. Plain integers or `1e9`-style powers of ten are
+//! accepted. `SUPERVISOR_KERNEL_PATH=scalar|avx2|avx512` caps the vector
+//! path (the best the CPU has by default).
 
 use std::time::Instant;
 use supervisor::sigma::{ChunkResult, Kernel, sigma_sum_range};
