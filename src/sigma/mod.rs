@@ -211,7 +211,7 @@ impl Kernel {
             "range [{lo}, {hi}] outside [1, {}]",
             self.max
         );
-        self.sieve.start(lo, hi);
+        simd::start(self.path, &mut self.sieve, lo, hi);
         let mut result = ChunkResult::default();
         let mut seg_lo = lo;
         loop {

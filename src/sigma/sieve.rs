@@ -555,6 +555,8 @@ impl Sieve {
     /// Prepares the strikers for the chunk `[lo, hi]`: the primes ≤ √hi
     /// with their first multiples ≥ lo, and every fix-up p^j ≤ hi that has a
     /// multiple in the chunk; and starts the first segment's pairs.
+    /// Written once for every path (`simd` compiles it for each).
+    #[inline(always)]
     pub(super) fn start(&mut self, lo: u64, hi: u64) {
         let squared_le = |p: u64| p * p <= hi;
         self.active = self.strikes.partition_point(|s| squared_le(s.step as u64));
@@ -581,12 +583,7 @@ impl Sieve {
             let p = p as u64;
             p * p <= lo
         });
-        for &p in &self.huge_p[..self.huge_filed] {
-            let at = first_offset(lo, p as u64);
-            if at <= hi - lo {
-                self.buckets.push(at, p);
-            }
-        }
+        self.file_huge(lo, hi);
 
         self.small_fix.clear();
         self.mid_fix.clear();
@@ -749,6 +746,28 @@ impl Sieve {
 }
 
 impl Sieve {
+    /// Files the primes from the segment length up that are past their
+    /// squares at `lo` (`huge_p[..huge_filed]`) under their first multiples
+    /// in `[lo, hi]`: at 10^13, 215 000 primes a chunk, whose offsets are
+    /// found a batch at a time in vector lanes ([`offset_in_lanes`]).
+    #[inline(always)]
+    fn file_huge(&mut self, lo: u64, hi: u64) {
+        const BATCH: usize = 64;
+        let span = hi - lo;
+        for primes in self.huge_p[..self.huge_filed].chunks(BATCH) {
+            let mut offsets = [0u32; BATCH];
+            for (at, &p) in offsets.iter_mut().zip(primes) {
+                *at = offset_in_lanes(lo as f64, p);
+            }
+            for (&at, &p) in offsets.iter().zip(primes) {
+                debug_assert_eq!(at as u64, first_offset(lo, p as u64));
+                if at as u64 <= span {
+                    self.buckets.push(at as u64, p);
+                }
+            }
+        }
+    }
+
     /// The fix-ups of the squares of the active primes from the segment
     /// length up (at least 2^15, so p³ > 10^13: only p² has a fix-up; see
     /// `cache::SHORTEST`), those with a multiple in `[lo, hi]`. Instead of
@@ -760,14 +779,19 @@ impl Sieve {
         const { assert!((1u64 << 48) > MAX_SUPPORTED) };
         let huge = &self.huge_p[..self.huge_active];
         let least = (self.segment as u64).pow(2);
-        let mut m = 1u64;
-        while m * least <= hi {
+        for m in (1..).take_while(|m| m * least <= hi) {
             let low = lo.div_ceil(m);
-            let mut from = low.isqrt();
+            let mut from = floor_sqrt(low);
             if from * from < low {
                 from += 1;
             }
-            let to = (hi / m).isqrt();
+            let to = floor_sqrt(hi / m);
+            // Mostly no whole number at all between the two roots: their
+            // gap is about p · (hi − lo) / 2lo, under 1 for a chunk of 2^22
+            // numbers near 10^13.
+            if from > to {
+                continue;
+            }
             let i = huge.partition_point(|&p| (p as u64) < from);
             let j = huge.partition_point(|&p| (p as u64) <= to);
             for &p in &huge[i..j.max(i)] {
@@ -784,9 +808,41 @@ impl Sieve {
                     });
                 }
             }
-            m += 1;
         }
     }
+}
+
+/// [`first_offset`]`(lo, p)` for a prime p below 2^32, from `lo` as a
+/// double, written to run in vector lanes: the quotient lo / p, a double
+/// below 2^44 with a relative error below 2^−53, is off by less than 2^−9,
+/// so rounded to the nearest integer it is ⌊lo / p⌋ or one more, and
+/// lo − t · p, exact in integers below 2^53, is lo mod p or that less p.
+/// One division, as `first_offset` takes, but no branch and no conversion
+/// the lanes lack: a chunk's start takes one for each of the 215 000
+/// primes from the segment length up at 10^13 (docs/kernel.md).
+#[inline(always)]
+pub(super) fn offset_in_lanes(lo: f64, p: u32) -> u32 {
+    const { assert!(MAX_SUPPORTED < 1 << 44) };
+    debug_assert!(lo <= (1u64 << 44) as f64 && lo.fract() == 0.0);
+    let p = p as f64;
+    let r = lo - round(lo / p) * p;
+    let r = if r < 0.0 { r + p } else { r };
+    to_u64(if r == 0.0 { 0.0 } else { p - r }) as u32
+}
+
+/// ⌊√x⌋ for x < 2^52, from the f64 square root (correctly rounded, so
+/// within one of it) and a step each way; u64::isqrt took 11% of a chunk's
+/// start near 10^13.
+pub(super) fn floor_sqrt(x: u64) -> u64 {
+    debug_assert!(x < 1 << 52);
+    let mut r = (x as f64).sqrt() as u64;
+    if r * r > x {
+        r -= 1;
+    } else if (r + 1) * (r + 1) <= x {
+        r += 1;
+    }
+    debug_assert_eq!(r, x.isqrt());
+    r
 }
 
 /// Bytes per huge page (x86-64 and aarch64 with 4 KiB pages).
@@ -904,6 +960,7 @@ impl Buckets {
     }
 
     /// Files p under its next multiple, `at` from the chunk's start.
+    #[inline(always)]
     fn push(&mut self, at: u64, p: u32) {
         let slot = (at >> self.shift) as usize & (self.ring.len() - 1);
         let off = at as u32 & ((1 << self.shift) - 1);

@@ -121,6 +121,38 @@ pub(super) fn segment(
     }
 }
 
+/// Starts the chunk `[lo, hi]` (see `Sieve::start`) on `path`: its loops
+/// over the primes run in the path's vector lanes, as the segments' do.
+pub(super) fn start(path: Path, sieve: &mut Sieve, lo: u64, hi: u64) {
+    match path.0 {
+        Isa::Scalar => sieve.start(lo, hi),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `segment`: Isa::Avx2 exists only after `detected`
+        // saw AVX2, FMA and POPCNT on this CPU.
+        Isa::Avx2 => unsafe { start_avx2(sieve, lo, hi) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `segment`: Isa::Avx512 exists only after `detected`
+        // saw AVX-512 F, DQ, VL, BW, POPCNT, AVX2 and FMA on this CPU.
+        Isa::Avx512 => unsafe { start_avx512(sieve, lo, hi) },
+        #[cfg(not(target_arch = "x86_64"))]
+        Isa::Avx2 | Isa::Avx512 => unreachable!("no x86 path off x86-64"),
+    }
+}
+
+/// `Sieve::start` compiled for AVX2 + FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,popcnt")]
+fn start_avx2(sieve: &mut Sieve, lo: u64, hi: u64) {
+    sieve.start(lo, hi)
+}
+
+/// `Sieve::start` compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma,popcnt")]
+fn start_avx512(sieve: &mut Sieve, lo: u64, hi: u64) {
+    sieve.start(lo, hi)
+}
+
 /// `Sieve::segment_body` compiled for AVX2 + FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,popcnt")]

@@ -575,6 +575,52 @@ fn first_offsets_by_f64_estimate() {
     }
 }
 
+/// The offsets a chunk's start files the primes from the segment length
+/// up with, found in f64 lanes, are those of `first_offset`: for random
+/// chunk starts, multiples of p and their neighbours, the largest start,
+/// and every prime up to √(10^13) from the first past 2^15.
+#[test]
+fn offsets_in_lanes() {
+    let mut rng = SplitMix64(0x5eed_0005);
+    let primes = super::primes::odd_primes_upto(MAX_SUPPORTED.isqrt());
+    let from = primes.partition_point(|&p| p < 1 << 15);
+    for (k, &p) in primes[from..].iter().enumerate() {
+        let q = p as u64;
+        let multiple = rng.range(1, MAX_SUPPORTED / q) * q;
+        for lo in [
+            rng.range(1, MAX_SUPPORTED),
+            multiple,
+            multiple - 1,
+            multiple + 1,
+            q,
+            q * q,
+            MAX_SUPPORTED - k as u64 % 7,
+            1,
+        ] {
+            let expected = super::sieve::first_offset(lo, q);
+            assert_eq!(
+                super::sieve::offset_in_lanes(lo as f64, p) as u64,
+                expected,
+                "{lo} mod {p}"
+            );
+        }
+    }
+}
+
+/// ⌊√x⌋ from the f64 root, as the squares' fix-ups are found at a chunk's
+/// start: around squares (n² − 1, n², n² + 1) and at random, up to 2^52.
+#[test]
+fn floor_sqrt_by_f64() {
+    let mut rng = SplitMix64(0x5eed_0006);
+    for _ in 0..200_000 {
+        let n = rng.range(1, (1 << 26) - 1);
+        for x in [n * n - 1, n * n, n * n + 1, rng.range(0, (1 << 52) - 1)] {
+            assert_eq!(super::sieve::floor_sqrt(x), x.isqrt(), "√{x}");
+        }
+    }
+    assert_eq!(super::sieve::floor_sqrt(0), 0);
+}
+
 #[test]
 fn merges_that_would_wrap_are_refused_and_change_nothing() {
     let honest = ChunkResult {
