@@ -24,7 +24,8 @@
 # the supervised run is to match. It prints each median and the ratios the
 # kernel targets name (docs/kernel.md). On a CPU with AVX-512 the new
 # kernel also runs capped to AVX2 (SUPERVISOR_KERNEL_PATH=avx2) in the same
-# rounds, since issue 12's own machine has AVX2 only.
+# rounds, since issue 12's own machine has AVX2 only. Near 10^13 it also
+# times the new kernel in the supervisor's chunks of 2^22 against one chunk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -82,6 +83,16 @@ if [ "${1:-}" = kernel ]; then
         numbers=$(echo "$range" | awk '{print $2 - $1 + 1}')
         echo "   new rate: $(echo "$numbers / $mn" | bc -l | cut -d. -f1) numbers/s"
     done
+    # Near 10^13 in chunks of 2^22, as the supervisor deals them there:
+    # each chunk files the 215 000 primes above the segment again.
+    r13="9999900000001 10000000000000"
+    one="" chunked=""
+    for _ in $(seq "$runs"); do
+        one+="$(kernel_secs "$new" $r13) "
+        chunked+="$(kernel_secs "$new" $r13 10000000000000 4194304) "
+    done
+    echo "== kernel_bench $r13 in chunks of 2^22: $(echo "$chunked" | median) s ($chunked), as one chunk: $(echo "$one" | median) s ($one)"
+    echo "   chunks of 2^22 / one chunk: $(ratio "$chunked" "$one") by round"
     echo "   load average: $(load)"
     # Two bare kernels at once, one on each half: what two cores of this
     # machine give without the supervisor (shared caches, clocks, neighbours).
