@@ -909,9 +909,10 @@ struct Buckets {
     /// [`BLOCK`] when its last block is full or it has none.
     tail: Vec<usize>,
     /// The blocks, [`BLOCK`] entries each (block `id` at `id * BLOCK`):
-    /// (offset in the segment, p). Never reallocated while striking: it
-    /// holds as many blocks as can be in use at once.
-    pool: Vec<(u32, u32)>,
+    /// the offset in the segment, and p in the high half ([`unpack`]), one
+    /// store each. Never reallocated while striking: it holds as many
+    /// blocks as can be in use at once.
+    pool: Vec<u64>,
     /// The blocks in no bucket.
     free: Vec<u32>,
     /// log2 of the segment length.
@@ -933,7 +934,7 @@ impl Buckets {
             ring: vec![Vec::new(); ahead],
             tail: vec![0; ahead],
             // Zeroed by the allocator: only the blocks used are touched.
-            pool: vec![(0, 0); blocks * BLOCK],
+            pool: vec![0; blocks * BLOCK],
             free: (0..blocks as u32).rev().collect(),
             shift: segment.trailing_zeros(),
         }
@@ -949,14 +950,20 @@ impl Buckets {
     /// Adds `entry` to bucket `slot`.
     #[inline(always)]
     fn file(&mut self, slot: usize, entry: (u32, u32)) {
-        let mut at = self.tail[slot];
-        if at.is_multiple_of(BLOCK) {
-            let id = self.free.pop().expect("the pool holds every block in use");
-            self.ring[slot].push(id);
-            at = id as usize * BLOCK;
+        self.parts().file(slot, entry);
+    }
+
+    /// The buckets' fields as separate borrows, so that a loop that files
+    /// keeps them in registers (through `&mut self`, every store to the
+    /// pool made the compiler load them again).
+    #[inline(always)]
+    fn parts(&mut self) -> Parts<'_> {
+        Parts {
+            ring: &mut self.ring,
+            tail: &mut self.tail,
+            pool: &mut self.pool,
+            free: &mut self.free,
         }
-        self.pool[at] = entry;
-        self.tail[slot] = at + 1;
     }
 
     /// Files p under its next multiple, `at` from the chunk's start.
@@ -974,11 +981,13 @@ impl Buckets {
     #[inline(always)]
     fn strike(&mut self, cells: &mut [Pair], index: usize) {
         let mask = self.ring.len() - 1;
-        let seg = 1u32 << self.shift;
+        let shift = self.shift;
+        let seg = 1u32 << shift;
         let slot = index & mask;
         let bucket = std::mem::take(&mut self.ring[slot]);
         let last = self.tail[slot];
         self.tail[slot] = 0;
+        let mut parts = self.parts();
         for (k, &id) in bucket.iter().enumerate() {
             let from = id as usize * BLOCK;
             let to = if k + 1 == bucket.len() {
@@ -987,13 +996,15 @@ impl Buckets {
                 from + BLOCK
             };
             for j in from..to {
-                let (off, p) = self.pool[j];
+                let (off, p) = unpack(parts.pool[j]);
                 if let Some(c) = cells.get_mut(off as usize) {
-                    *c = [c[0] * (1.0 + p as f64), c[1] / p as f64];
+                    let p = p as f64;
+                    let m = [1.0 + p, 1.0 / p];
+                    *c = [c[0] * m[0], c[1] * m[1]];
                 }
                 let next = off + p; // below 2^32: p < 2^22, off < 2^16
-                let slot = (index + (next >> self.shift) as usize) & mask;
-                self.file(slot, (next & (seg - 1), p));
+                let slot = (index + (next >> shift) as usize) & mask;
+                parts.file(slot, (next & (seg - 1), p));
             }
         }
         // Freed only now: the entries filed above never reuse a block of
@@ -1003,6 +1014,35 @@ impl Buckets {
         bucket.clear();
         self.ring[slot] = bucket;
     }
+}
+
+/// The fields of [`Buckets`] that filing changes, borrowed apart.
+struct Parts<'a> {
+    ring: &'a mut [Vec<u32>],
+    tail: &'a mut [usize],
+    pool: &'a mut [u64],
+    free: &'a mut Vec<u32>,
+}
+
+impl Parts<'_> {
+    /// Adds `entry` (offset, p) to bucket `slot`.
+    #[inline(always)]
+    fn file(&mut self, slot: usize, entry: (u32, u32)) {
+        let mut at = self.tail[slot];
+        if at.is_multiple_of(BLOCK) {
+            let id = self.free.pop().expect("the pool holds every block in use");
+            self.ring[slot].push(id);
+            at = id as usize * BLOCK;
+        }
+        self.pool[at] = entry.0 as u64 | (entry.1 as u64) << 32;
+        self.tail[slot] = at + 1;
+    }
+}
+
+/// A bucket entry's (offset, p).
+#[inline(always)]
+fn unpack(entry: u64) -> (u32, u32) {
+    (entry as u32, (entry >> 32) as u32)
 }
 
 /// The patterns that start a block of the next segment as the finishing
