@@ -341,7 +341,7 @@ fn groups_avx2<const START: bool>(
     let n = _mm256_set_pd(base + 3.0, base + 1.0, base + 2.0, base);
     let mut twice = _mm256_add_pd(n, n);
     let mut abundant = 0u64;
-    let mut perfect_count = 0u64;
+    let mut hits = Hits::default();
     let mut sums = _mm256_setzero_si256();
     let c = cells.as_mut_ptr().cast::<f64>();
     let o = odd.as_ptr().cast::<f64>();
@@ -367,10 +367,9 @@ fn groups_avx2<const START: bool>(
             let sig = _mm256_fmadd_pd(s, cof, _mm256_and_pd(big, s));
             let gt = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(sig, twice));
             abundant += gt.count_ones() as u64;
-            if _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(sig, twice)) != 0 {
-                let before = perfect.len();
-                sieve::push_perfect(&cells[i..i + 4], lo + i as u64, perfect);
-                perfect_count += (perfect.len() - before) as u64;
+            let equal = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(sig, twice));
+            if equal != 0 {
+                hits.note(i, equal as u32);
             }
             acc = _mm256_add_pd(acc, sig);
             if START {
@@ -405,8 +404,60 @@ fn groups_avx2<const START: bool>(
     unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast::<__m256i>(), sums) };
     Tally {
         abundant,
-        perfect: perfect_count,
+        perfect: hits.push(lo, &[0, 2, 1, 3], perfect),
         sum: lanes.iter().sum(),
+    }
+}
+
+/// The groups of a vector pass where σ(n) = 2n, noted as the pass goes
+/// and pushed as perfect numbers after it. The pass used to push them
+/// itself (`sieve::push_perfect`, inlined into its loop for a branch
+/// almost never taken): that code took registers from the whole loop,
+/// which then kept some of its state on the stack (docs/kernel.md). A
+/// pass covers at most a sub-block (2^11 numbers), and no 2^11
+/// consecutive numbers up to 10^13 hold more than three perfect numbers
+/// (6, 28 and 496; the even ones past them are 16 times apart or more,
+/// and no odd one is below 10^1500), so four places are room enough.
+#[cfg(target_arch = "x86_64")]
+#[derive(Default)]
+pub(super) struct Hits {
+    /// (the group's first index, the mask of its lanes where σ(n) = 2n).
+    at: [(usize, u32); 4],
+    len: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Hits {
+    /// Notes that the group from index `i` has σ(n) = 2n in the lanes of
+    /// `mask`.
+    #[inline(always)]
+    pub(super) fn note(&mut self, i: usize, mask: u32) {
+        if let Some(slot) = self.at.get_mut(self.len) {
+            *slot = (i, mask);
+        }
+        self.len += 1;
+    }
+
+    /// Pushes the perfect numbers noted to `perfect`, in order (bit k of a
+    /// mask stands for the number `lanes[k]` places into its group, the
+    /// numbers counted from `lo`); returns how many.
+    pub(super) fn push(&self, lo: u64, lanes: &[usize], perfect: &mut Vec<u64>) -> u64 {
+        assert!(
+            self.len <= self.at.len(),
+            "{} groups with a perfect number in one sub-block",
+            self.len
+        );
+        let before = perfect.len();
+        for &(i, mask) in &self.at[..self.len] {
+            let from = perfect.len();
+            perfect.extend(
+                (lanes.iter().enumerate())
+                    .filter(|&(k, _)| mask >> k & 1 == 1)
+                    .map(|(_, &lane)| lo + (i + lane) as u64),
+            );
+            perfect[from..].sort_unstable();
+        }
+        (perfect.len() - before) as u64
     }
 }
 
@@ -467,7 +518,7 @@ fn groups_avx512<const START: bool>(
     let mut twice = _mm512_add_pd(n, n);
     // Counted from the comparison's mask with a scalar popcount.
     let mut abundant = 0u64;
-    let mut perfect_count = 0u64;
+    let mut hits = Hits::default();
     let mut sums = _mm512_setzero_si512();
     let c = cells.as_mut_ptr().cast::<f64>();
     let o = odd.as_ptr().cast::<f64>();
@@ -494,10 +545,9 @@ fn groups_avx512<const START: bool>(
             let sig = _mm512_mask_fmadd_pd(s, big, cof, s);
             let gt = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(sig, twice);
             abundant += gt.count_ones() as u64;
-            if _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(sig, twice) != 0 {
-                let before = perfect.len();
-                sieve::push_perfect(&cells[i..i + 8], lo + i as u64, perfect);
-                perfect_count += (perfect.len() - before) as u64;
+            let equal = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(sig, twice);
+            if equal != 0 {
+                hits.note(i, equal as u32);
             }
             acc = _mm512_add_pd(acc, sig);
             if START {
@@ -525,7 +575,7 @@ fn groups_avx512<const START: bool>(
     }
     Tally {
         abundant,
-        perfect: perfect_count,
+        perfect: hits.push(lo, &[0, 1, 2, 3, 4, 5, 6, 7], perfect),
         sum: _mm512_reduce_add_epi64(sums) as u64,
     }
 }

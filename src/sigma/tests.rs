@@ -607,6 +607,26 @@ fn offsets_in_lanes() {
     }
 }
 
+/// The vector passes note the groups where σ(n) = 2n and push them after
+/// the pass: in order, each lane mapped to its number (the AVX2 lanes
+/// come as 0, 2, 1, 3), and never more groups than there is room for.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn perfect_numbers_noted_by_group() {
+    use super::simd::Hits;
+    let mut hits = Hits::default();
+    hits.note(4, 0b0110);
+    hits.note(24, 0b1000);
+    let mut perfect = vec![1];
+    assert_eq!(hits.push(100, &[0, 2, 1, 3], &mut perfect), 3);
+    assert_eq!(perfect, [1, 105, 106, 127]);
+    for k in 0..5 {
+        hits.note(8 * k, 1);
+    }
+    let more = std::panic::catch_unwind(move || hits.push(0, &[0, 1, 2, 3], &mut Vec::new()));
+    assert!(more.is_err(), "seven groups noted, room for four");
+}
+
 /// ⌊√x⌋ from the f64 root, as the squares' fix-ups are found at a chunk's
 /// start: around squares (n² − 1, n², n² + 1) and at random, up to 2^52.
 #[test]
