@@ -894,33 +894,42 @@ pub(super) fn first_offset(lo: u64, q: u64) -> u64 {
 /// for a pass over all of them), each strikes it once, and moves on to the
 /// bucket of its next multiple, at most `√max / segment + 1` segments on.
 ///
-/// A bucket is a list of fixed-size blocks of one shared pool, so the
+/// A bucket is a chain of fixed-size blocks of one shared pool, so the
 /// memory is the entries themselves (one per prime: 1.8 MB at 10^13) plus
 /// at most a block per bucket; buckets of their own growing vectors each
 /// grew to the size of the fullest (the next segment's), 10 MB at 10^13.
 /// Filing an entry is a store and a count (`tail`) in the fast path: a
 /// block of its own per bucket (a vector each, found through the bucket's
-/// list of blocks) cost 7% more time at 10^13.
+/// list of blocks) cost 7% more time at 10^13. The chains, and the free
+/// blocks, are linked through `next`, so filing never calls anything (a
+/// vector of blocks per bucket could grow, and the loop kept its state on
+/// the stack around that call).
 struct Buckets {
-    /// Bucket k % len lists the blocks holding the primes that strike
-    /// segment k of the chunk; only its last block may be partly filled.
-    ring: Vec<Vec<u32>>,
-    /// Where bucket k % len files its next entry in `pool`: a multiple of
-    /// [`BLOCK`] when its last block is full or it has none.
+    /// Bucket k % len holds the primes that strike segment k of the chunk,
+    /// in the chain of blocks from `head[k % len]` ([`NONE`]: empty); only
+    /// its last block may be partly filled.
+    head: Vec<u32>,
+    /// Where bucket k % len files its next entry in `pool`: 0 when it has
+    /// no block, a multiple of [`BLOCK`] when its last block is full (that
+    /// block is then `tail / BLOCK − 1`; otherwise `tail / BLOCK`).
     tail: Vec<usize>,
+    /// The block after each block in its chain, or in the free list.
+    next: Vec<u32>,
     /// The blocks, [`BLOCK`] entries each (block `id` at `id * BLOCK`):
     /// the offset in the segment, and p in the high half ([`unpack`]), one
-    /// store each. Never reallocated while striking: it holds as many
-    /// blocks as can be in use at once.
+    /// store each. Never reallocated: it holds as many blocks as can be in
+    /// use at once.
     pool: Vec<u64>,
-    /// The blocks in no bucket.
-    free: Vec<u32>,
+    /// The first block of the free list.
+    free: u32,
     /// log2 of the segment length.
     shift: u32,
 }
 
 /// Entries per bucket block (8 KiB).
 const BLOCK: usize = 1024;
+/// No block: the end of a chain.
+const NONE: u32 = u32::MAX;
 
 impl Buckets {
     /// Buckets for ranges up to `max`, with `primes` of them at most.
@@ -931,26 +940,25 @@ impl Buckets {
         // filled one per bucket twice.
         let blocks = 2 * (primes / BLOCK + ahead) + 1;
         Buckets {
-            ring: vec![Vec::new(); ahead],
+            head: vec![NONE; ahead],
             tail: vec![0; ahead],
+            next: (1..=blocks as u32)
+                .map(|id| if id as usize == blocks { NONE } else { id })
+                .collect(),
             // Zeroed by the allocator: only the blocks used are touched.
             pool: vec![0; blocks * BLOCK],
-            free: (0..blocks as u32).rev().collect(),
+            free: 0,
             shift: segment.trailing_zeros(),
         }
     }
 
     fn clear(&mut self) {
-        for (bucket, tail) in self.ring.iter_mut().zip(&mut self.tail) {
-            self.free.append(bucket);
-            *tail = 0;
+        for slot in 0..self.head.len() {
+            let (first, tail) = (self.head[slot], self.tail[slot]);
+            self.parts().release(first, tail);
+            self.head[slot] = NONE;
+            self.tail[slot] = 0;
         }
-    }
-
-    /// Adds `entry` to bucket `slot`.
-    #[inline(always)]
-    fn file(&mut self, slot: usize, entry: (u32, u32)) {
-        self.parts().file(slot, entry);
     }
 
     /// The buckets' fields as separate borrows, so that a loop that files
@@ -959,8 +967,9 @@ impl Buckets {
     #[inline(always)]
     fn parts(&mut self) -> Parts<'_> {
         Parts {
-            ring: &mut self.ring,
+            head: &mut self.head,
             tail: &mut self.tail,
+            next: &mut self.next,
             pool: &mut self.pool,
             free: &mut self.free,
         }
@@ -969,9 +978,9 @@ impl Buckets {
     /// Files p under its next multiple, `at` from the chunk's start.
     #[inline(always)]
     fn push(&mut self, at: u64, p: u32) {
-        let slot = (at >> self.shift) as usize & (self.ring.len() - 1);
+        let slot = (at >> self.shift) as usize & (self.head.len() - 1);
         let off = at as u32 & ((1 << self.shift) - 1);
-        self.file(slot, (off, p));
+        self.parts().file(slot, (off, p));
     }
 
     /// Strikes `cells`, segment `index` of the chunk, with the primes in its
@@ -980,21 +989,19 @@ impl Buckets {
     /// segment are past the chunk: left alone.
     #[inline(always)]
     fn strike(&mut self, cells: &mut [Pair], index: usize) {
-        let mask = self.ring.len() - 1;
+        let mask = self.head.len() - 1;
         let shift = self.shift;
         let seg = 1u32 << shift;
         let slot = index & mask;
-        let bucket = std::mem::take(&mut self.ring[slot]);
-        let last = self.tail[slot];
-        self.tail[slot] = 0;
+        let first = std::mem::replace(&mut self.head[slot], NONE);
+        let last = std::mem::take(&mut self.tail[slot]);
         let mut parts = self.parts();
-        for (k, &id) in bucket.iter().enumerate() {
+        let mut id = first;
+        while id != NONE {
             let from = id as usize * BLOCK;
-            let to = if k + 1 == bucket.len() {
-                last
-            } else {
-                from + BLOCK
-            };
+            // Read before the entries are filed: never changed by them.
+            let after = parts.next[id as usize];
+            let to = if after == NONE { last } else { from + BLOCK };
             for j in from..to {
                 let (off, p) = unpack(parts.pool[j]);
                 if let Some(c) = cells.get_mut(off as usize) {
@@ -1006,22 +1013,21 @@ impl Buckets {
                 let slot = (index + (next >> shift) as usize) & mask;
                 parts.file(slot, (next & (seg - 1), p));
             }
+            id = after;
         }
         // Freed only now: the entries filed above never reuse a block of
         // the bucket being read.
-        self.free.extend(bucket.iter().rev());
-        let mut bucket = bucket;
-        bucket.clear();
-        self.ring[slot] = bucket;
+        parts.release(first, last);
     }
 }
 
 /// The fields of [`Buckets`] that filing changes, borrowed apart.
 struct Parts<'a> {
-    ring: &'a mut [Vec<u32>],
+    head: &'a mut [u32],
     tail: &'a mut [usize],
+    next: &'a mut [u32],
     pool: &'a mut [u64],
-    free: &'a mut Vec<u32>,
+    free: &'a mut u32,
 }
 
 impl Parts<'_> {
@@ -1030,12 +1036,28 @@ impl Parts<'_> {
     fn file(&mut self, slot: usize, entry: (u32, u32)) {
         let mut at = self.tail[slot];
         if at.is_multiple_of(BLOCK) {
-            let id = self.free.pop().expect("the pool holds every block in use");
-            self.ring[slot].push(id);
+            let id = *self.free;
+            assert!(id != NONE, "the pool holds every block in use");
+            *self.free = self.next[id as usize];
+            self.next[id as usize] = NONE;
+            match at {
+                0 => self.head[slot] = id,
+                _ => self.next[at / BLOCK - 1] = id,
+            }
             at = id as usize * BLOCK;
         }
         self.pool[at] = entry.0 as u64 | (entry.1 as u64) << 32;
         self.tail[slot] = at + 1;
+    }
+
+    /// Puts the chain from block `first` whose bucket's tail was `tail`
+    /// back on the free list (nothing if the bucket had no block).
+    #[inline(always)]
+    fn release(&mut self, first: u32, tail: usize) {
+        if first != NONE {
+            self.next[(tail - 1) / BLOCK] = *self.free;
+            *self.free = first;
+        }
     }
 }
 
