@@ -1,7 +1,8 @@
 //! The σ kernel: the sum of divisors σ(n) for every n of a range, computed
 //! with a segmented sieve, and each n classified as perfect, abundant or
-//! deficient. Pure computation, nothing about processes; its one input from
-//! outside is the CPU's L2 size, read once per process (`cache`).
+//! deficient. Pure computation, nothing about processes; its only input from
+//! outside is the sizes of the CPU's L1 and L2 caches, read once per
+//! process (`cache`).
 //!
 //! This module owns the kernel's interface: [`Kernel`] (the sieve a worker
 //! runs over its chunks), [`ChunkResult`] (what a chunk reports), and the
@@ -16,7 +17,8 @@
 //! * `simd`: the choice of AVX-512, AVX2 + FMA or the portable path, once
 //!   per process, and the kernel's only `unsafe` code;
 //! * `check`: σ by trial division and Σσ in closed form;
-//! * `cache`: the CPU's L2 size, and the segment length it gives.
+//! * `cache`: the CPU's L1 and L2 sizes, and the sub-block and segment
+//!   lengths they give.
 //!
 //! Memory is bounded by one segment and the primes up to √max, never by the
 //! length of the range. Figures, commands and what was tried: docs/kernel.md.

@@ -872,8 +872,9 @@ fn segment_cells(segment: usize) -> (Vec<Pair>, usize) {
 /// 64-bit division: lo / q < 2^44 is computed with a relative error below
 /// 2^−53, so it is off by less than 2^−9 and its integer part by at most
 /// one, which one step corrects. A chunk's start takes one for each prime
-/// and power below √hi: by division, 0.2 ms a chunk of the supervisor's
-/// at 10^9 (docs/kernel.md).
+/// below the segment length and each power: by division, 0.2 ms a chunk
+/// of the supervisor's at 10^9 (docs/kernel.md). The primes from the
+/// segment length up take [`offset_in_lanes`] instead.
 pub(super) fn first_offset(lo: u64, q: u64) -> u64 {
     const { assert!(MAX_SUPPORTED < 1 << 44) };
     debug_assert!(lo <= 1 << 44 && (1..=1 << 44).contains(&q));

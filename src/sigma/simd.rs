@@ -3,7 +3,8 @@
 //! loops compiled for AVX2 + FMA or for AVX-512.
 //!
 //! The loops are written once, as plain Rust the compiler vectorises
-//! (`Sieve::segment_body` and everything it inlines). This module has them
+//! (`Sieve::segment_body`, `Sieve::start` and everything they inline),
+//! except the finishing passes' groups. This module has them
 //! compiled three times: for the baseline of the target (SSE2 on x86-64,
 //! NEON on aarch64: the portable "scalar" path), for AVX2 + FMA (4 lanes of
 //! f64) and for AVX-512 (8 lanes), and calls the best the CPU has. The same
