@@ -760,7 +760,7 @@ impl Sieve {
                 *at = offset_in_lanes(lo as f64, p);
             }
             for (&at, &p) in offsets.iter().zip(primes) {
-                debug_assert_eq!(at as u64, first_offset(lo, p as u64));
+                debug_assert_eq!(at, (p - (lo % p as u64) as u32) % p);
                 if at as u64 <= span {
                     self.buckets.push(at as u64, p);
                 }
@@ -794,7 +794,7 @@ impl Sieve {
             }
             let i = huge.partition_point(|&p| (p as u64) < from);
             let j = huge.partition_point(|&p| (p as u64) <= to);
-            for &p in &huge[i..j.max(i)] {
+            for &p in &huge[i..j] {
                 let p = p as u64;
                 let q = p * p;
                 let at = m * q;
@@ -812,22 +812,14 @@ impl Sieve {
     }
 }
 
-/// [`first_offset`]`(lo, p)` for a prime p below 2^32, from `lo` as a
-/// double, written to run in vector lanes: the quotient lo / p, a double
-/// below 2^44 with a relative error below 2^−53, is off by less than 2^−9,
-/// so rounded to the nearest integer it is ⌊lo / p⌋ or one more, and
-/// lo − t · p, exact in integers below 2^53, is lo mod p or that less p.
-/// One division, as `first_offset` takes, but no branch and no conversion
-/// the lanes lack: a chunk's start takes one for each of the 215 000
-/// primes from the segment length up at 10^13 (docs/kernel.md).
+/// [`first_offset`]`(lo, p)` for a prime p below 2^32, from `lo` already
+/// a double: only conversions the vector lanes have, so a chunk's start
+/// finds the offsets of the 215 000 primes from the segment length up at
+/// 10^13 a batch at a time in them (docs/kernel.md).
 #[inline(always)]
 pub(super) fn offset_in_lanes(lo: f64, p: u32) -> u32 {
-    const { assert!(MAX_SUPPORTED < 1 << 44) };
     debug_assert!(lo <= (1u64 << 44) as f64 && lo.fract() == 0.0);
-    let p = p as f64;
-    let r = lo - round(lo / p) * p;
-    let r = if r < 0.0 { r + p } else { r };
-    to_u64(if r == 0.0 { 0.0 } else { p - r }) as u32
+    to_u64(offset_by_f64(lo, p as f64)) as u32
 }
 
 /// ⌊√x⌋ for x < 2^52, from the f64 square root (correctly rounded, so
@@ -868,25 +860,29 @@ fn segment_cells(segment: usize) -> (Vec<Pair>, usize) {
 }
 
 /// The offset from `lo` of the first multiple of `q` at or after it
-/// (1 ≤ lo, q ≤ 2^44), with the quotient estimated in f64 instead of a
-/// 64-bit division: lo / q < 2^44 is computed with a relative error below
-/// 2^−53, so it is off by less than 2^−9 and its integer part by at most
-/// one, which one step corrects. A chunk's start takes one for each prime
-/// below the segment length and each power: by division, 0.2 ms a chunk
-/// of the supervisor's at 10^9 (docs/kernel.md). The primes from the
-/// segment length up take [`offset_in_lanes`] instead.
+/// (1 ≤ lo, q ≤ 2^44), without a 64-bit division ([`offset_by_f64`]). A
+/// chunk's start takes one for each prime below the segment length and
+/// each power: by division, 0.2 ms a chunk of the supervisor's at 10^9
+/// (docs/kernel.md). The primes from the segment length up take
+/// [`offset_in_lanes`] instead.
 pub(super) fn first_offset(lo: u64, q: u64) -> u64 {
-    const { assert!(MAX_SUPPORTED < 1 << 44) };
     debug_assert!(lo <= 1 << 44 && (1..=1 << 44).contains(&q));
-    let (lo, q) = (lo as i64, q as i64);
-    let mut r = lo - (lo as f64 / q as f64) as i64 * q;
-    if r < 0 {
-        r += q;
-    } else if r >= q {
-        r -= q;
-    }
-    debug_assert_eq!(r, lo % q);
-    if r == 0 { 0 } else { (q - r) as u64 }
+    let at = to_u64(offset_by_f64(lo as f64, q as f64));
+    debug_assert_eq!(at, (q - lo % q) % q);
+    at
+}
+
+/// [`first_offset`] in f64, for whole numbers 1 ≤ lo, q ≤ 2^44: the
+/// quotient lo / q, below 2^44 with a relative error below 2^−53, is off
+/// by less than 2^−9, so rounded to the nearest integer it is ⌊lo / q⌋ or
+/// one more, and lo − t · q, exact in integers below 2^53, is lo mod q or
+/// that less q; one correction, no branch.
+#[inline(always)]
+fn offset_by_f64(lo: f64, q: f64) -> f64 {
+    const { assert!(MAX_SUPPORTED < 1 << 44) };
+    let r = lo - round(lo / q) * q;
+    let r = if r < 0.0 { r + q } else { r };
+    if r == 0.0 { 0.0 } else { q - r }
 }
 
 /// The primes from the segment length up, each waiting in the bucket of the
