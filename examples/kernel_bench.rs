@@ -1,9 +1,10 @@
 //! Benchmark of the σ kernel on one core.
 //!
-//! `cargo run --release --example kernel_bench -- LO HI [MAX [CHUNK]]`
+//! `cargo run --release --example kernel_bench -- LO HI [MAX [CHUNK [SEGMENT]]]`
 //! classifies every n in `[LO, HI]` with a kernel sized for `MAX` (default
 //! `HI`), in chunks of `CHUNK` numbers as a worker runs them (default: the
-//! whole range as one), then prints the throughput, the sizes the caches
+//! whole range as one), in segments of `SEGMENT` numbers (2^14, 2^15 or
+//! 2^16; default: what the caches give), then prints the throughput, the sizes the caches
 //! gave and the result. Plain integers or `1e9`-style powers of ten are
 //! accepted. `SUPERVISOR_KERNEL_PATH=scalar|avx2|avx512` caps the vector
 //! path (the best the CPU has by default).
@@ -25,7 +26,7 @@ fn parse(s: &str) -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
-        eprintln!("usage: kernel_bench LO HI [MAX [CHUNK]]");
+        eprintln!("usage: kernel_bench LO HI [MAX [CHUNK [SEGMENT]]]");
         std::process::exit(2);
     }
     let lo = parse(&args[0]);
@@ -33,7 +34,13 @@ fn main() {
     let max = args.get(2).map(|s| parse(s)).unwrap_or(hi);
     let chunk = args.get(3).map(|s| parse(s)).unwrap_or(hi - lo + 1).max(1);
     let t0 = Instant::now();
-    let mut kernel = Kernel::new(max);
+    let mut kernel = match args.get(4).map(|s| parse(s)) {
+        None => Kernel::new(max),
+        Some(segment) => Kernel::with_segment(max, segment as usize).unwrap_or_else(|| {
+            eprintln!("kernel_bench: SEGMENT must be 16384, 32768 or 65536");
+            std::process::exit(2);
+        }),
+    };
     let setup = t0.elapsed();
     let t1 = Instant::now();
     let mut segments = 0u64;

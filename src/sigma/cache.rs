@@ -6,9 +6,11 @@
 //! A segment's pairs (16 bytes a number) should fill about half of L2, so
 //! the strikes of the primes from 1024 up stay in it beside the patterns
 //! and the primes: on this project's Intel machines (2 MiB of L2 a core)
-//! that is 2^16 numbers, measured against 2^15 and 2^17 (docs/kernel.md);
-//! an AMD EPYC of the Zen 4 generation (1 MiB) gets 2^15, and so does one
-//! of Zen 2 or Zen 3 (512 KiB), the shortest the sieve allows. Where the
+//! that is 2^16 numbers, measured against 2^15 and 2^17 (docs/kernel.md:
+//! a segment that fills the whole L2 took 1.07 of the time at 10^9 and
+//! 1.19 near 10^13); an AMD EPYC of the Zen 4 generation (1 MiB) gets
+//! 2^15, and one of Zen 2 or Zen 3 (512 KiB, the AVX2-only EPYCs) 2^14,
+//! the shortest the sieve allows. Where the
 //! size cannot be read (not Linux, no sysfs, a value that makes no sense)
 //! the segment is 2^16. None of this changes a result, only the speed.
 //!
@@ -26,10 +28,11 @@ use std::sync::OnceLock;
 
 use super::MAX_SUPPORTED;
 
-/// The shortest segment: the primes from the segment length up get a
-/// fix-up for p² only (`sieve`), which needs p³ > [`MAX_SUPPORTED`].
-pub(super) const SHORTEST: usize = 1 << 15;
-const _: () = assert!((SHORTEST as u64).pow(3) > MAX_SUPPORTED);
+/// The shortest segment: the primes from the segment length up get
+/// fix-ups for p² and p³ only (`sieve`), which needs p⁴ >
+/// [`MAX_SUPPORTED`].
+pub(super) const SHORTEST: usize = 1 << 14;
+const _: () = assert!((SHORTEST as u64).pow(4) > MAX_SUPPORTED);
 /// The longest: 2^17 (2 MiB of pairs) was 20–40% slower at 10^13 with a
 /// 2 MiB L2, and the segment's Σσ must stay below 2^64 (`sieve::Tally`).
 pub(super) const LONGEST: usize = 1 << 16;

@@ -135,6 +135,15 @@ impl Kernel {
         Kernel::with_sizes(max, path, cache::segment_len(), cache::sub_block_len())
     }
 
+    /// [`Kernel::new`] with segments of `segment` numbers instead of the
+    /// length the caches give, to measure the others (`kernel_bench`);
+    /// `None` unless `segment` is a power of two from 2^14 to 2^16.
+    pub fn with_segment(max: u64, segment: usize) -> Option<Kernel> {
+        let fits =
+            segment.is_power_of_two() && (cache::SHORTEST..=cache::LONGEST).contains(&segment);
+        fits.then(|| Kernel::with_sizes(max, Path::chosen(), segment, cache::sub_block_len()))
+    }
+
     /// [`Kernel::with_path`] with segments of `segment` numbers (a power of
     /// two from `cache::SHORTEST` to `cache::LONGEST`) and sub-blocks of
     /// `sub_block` (`cache::SUB_BLOCK` or `cache::SMALL_SUB_BLOCK`).

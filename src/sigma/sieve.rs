@@ -49,7 +49,8 @@
 //! Strikes and fix-ups (each with a step q = p or p^j) must reach a number
 //! in an order that keeps every fix-up after the strikes of its prime; the
 //! patterns are multiplied in first (they commute with everything else).
-//! For each segment (2^15 or 2^16 numbers by the size of L2, see `cache`):
+//! For each segment (2^14, 2^15 or 2^16 numbers by the size of L2, see
+//! `cache`):
 //!
 //! 1. primes from [`T1`] to below [`T2`]: mid-block by mid-block ([`B2`]
 //!    numbers, in L2; none with the limits of today);
@@ -624,6 +625,7 @@ impl Sieve {
             }
         }
         self.huge_squares(lo, hi);
+        self.huge_cubes(lo, hi);
         let first = (hi - lo).min(segment - 1) as usize + 1;
         for (k, block) in self.cells[self.cells_at..][..first]
             .chunks_mut(self.sub_block)
@@ -769,16 +771,27 @@ impl Sieve {
     }
 
     /// The fix-ups of the squares of the active primes from the segment
-    /// length up (at least 2^15, so p³ > 10^13: only p² has a fix-up; see
-    /// `cache::SHORTEST`), those with a multiple in `[lo, hi]`. Instead of
-    /// a division for each of up to 221 000 primes per chunk, for each
-    /// m ≤ hi / segment² the primes with m·p² in the chunk are found by
-    /// binary search (at 10^13, at most 2 328 m with segments of 2^16 and
-    /// 9 313 with 2^15); each p is taken at its first such m.
+    /// length up (their cubes: [`Sieve::huge_cubes`]), those with a
+    /// multiple in `[lo, hi]`. The primes below 2^16 (with segments of 2^14
+    /// or 2^15: at most 4 700) take a division each. For the others,
+    /// instead of a division for each of up to 221 000 primes per chunk,
+    /// for each m ≤ hi / 2^32 the primes with m·p² in the chunk are found
+    /// by binary search (at 10^13, at most 2 328 m); each p is taken at its
+    /// first such m.
     fn huge_squares(&mut self, lo: u64, hi: u64) {
         const { assert!((1u64 << 48) > MAX_SUPPORTED) };
+        const SPLIT: u32 = 1 << 16;
         let huge = &self.huge_p[..self.huge_active];
-        let least = (self.segment as u64).pow(2);
+        let split = huge.partition_point(|&p| p < SPLIT);
+        for &p in &huge[..split] {
+            let q = p as u64 * p as u64;
+            let at = lo + first_offset(lo, q);
+            if at <= hi {
+                self.large_sparse.push(power_fixup(p as u64, 2, at));
+            }
+        }
+        let huge = &huge[split..];
+        let least = (SPLIT as u64).pow(2);
         for m in (1..).take_while(|m| m * least <= hi) {
             let low = lo.div_ceil(m);
             let mut from = floor_sqrt(low);
@@ -799,16 +812,44 @@ impl Sieve {
                 let q = p * p;
                 let at = m * q;
                 if at - q < lo {
-                    self.large_sparse.push(Fixup {
-                        div: 1.0 / (p + 1) as f64,
-                        sig: (1 + p + q) as f64,
-                        rec: 1.0 / p as f64,
-                        step: q,
-                        off: at,
-                    });
+                    self.large_sparse.push(power_fixup(p, 2, at));
                 }
             }
         }
+    }
+
+    /// The fix-ups of the cubes of the active primes from the segment
+    /// length up, those with a multiple in `[lo, hi]`: only with segments
+    /// of 2^14 (a Zen 2 or 3's 512 KiB of L2, see `cache`), where the
+    /// primes from 16 411 to 21 529 have p³ ≤ 10^13 (from 2^15 up, p³ >
+    /// 10^13; from 2^14 up, p⁴ > 10^13: `cache::SHORTEST`). At most 517
+    /// primes, a division each. Pushed after the squares, so at a multiple
+    /// of p³ the heap takes σ(p) to σ(p²) first, then to σ(p³).
+    fn huge_cubes(&mut self, lo: u64, hi: u64) {
+        for &p in &self.huge_p[..self.huge_active] {
+            let p = p as u64;
+            if p * p > hi / p {
+                break;
+            }
+            let at = lo + first_offset(lo, p * p * p);
+            if at <= hi {
+                self.large_sparse.push(power_fixup(p, 3, at));
+            }
+        }
+    }
+}
+
+/// The heap's fix-up of p^j (j ≥ 2) for a prime from the segment length
+/// up, from σ(p^(j−1)) to σ(p^j), whose first multiple in the chunk is
+/// `at`.
+fn power_fixup(p: u64, j: u32, at: u64) -> Fixup {
+    let sig_prev: u64 = (0..j).map(|i| p.pow(i)).sum();
+    Fixup {
+        div: 1.0 / sig_prev as f64,
+        sig: (sig_prev + p.pow(j)) as f64,
+        rec: 1.0 / p as f64,
+        step: p.pow(j),
+        off: at,
     }
 }
 

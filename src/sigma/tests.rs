@@ -252,6 +252,50 @@ fn segments_of_2_15() {
     }
 }
 
+/// Segments of 2^14, which a CPU with 512 KiB of L2 gets (Zen 2 and 3, see
+/// `cache`): the primes from 2^14 up go to the buckets, and those up to
+/// 21 529 have cubes below 10^13, fixed up from the heap after their
+/// squares (`Sieve::huge_cubes`): at a multiple of p³, at the first and
+/// last such prime, as a window's first and last number; and the squares'
+/// fix-ups, a division each below 2^16 and found by their multiplier from
+/// it (`Sieve::huge_squares`), either side of 2^16.
+#[test]
+fn segments_of_2_14() {
+    let segment = 1 << 14;
+    for max in [1u64 << 33, MAX_SUPPORTED] {
+        let mut kernels: Vec<Kernel> = Path::available()
+            .iter()
+            .map(|&path| Kernel::with_sizes(max, path, segment, super::cache::SUB_BLOCK))
+            .collect();
+        let seg = segment as u64;
+        check_window(&mut kernels, 1, 3 * seg + 777, 2);
+        check_window(&mut kernels, 1031 * 1031 - 1, 1031 * 1031 + 2 * seg, 2);
+        let huge = 16_411u64; // the first prime past 2^14
+        assert!(sigma_naive(huge) == huge + 1);
+        let sq = huge * huge;
+        check_window(&mut kernels, sq - 2 * seg - 5, sq + 2 * huge, 2);
+        check_window(&mut kernels, max - 3 * seg - 4321, max, 2);
+        if max < MAX_SUPPORTED {
+            continue;
+        }
+        // Either side of 2^16, where the squares' fix-ups are found by m.
+        for p in [65_521u64, 65_537] {
+            let sq = p * p;
+            check_window(&mut kernels, sq - seg, sq + seg, 2);
+            check_window(&mut kernels, 3 * sq - 7, 3 * sq + seg, 2);
+        }
+        let last = 21_529u64; // the last prime with p³ ≤ 10^13
+        assert!(sigma_naive(last) == last + 1 && last.pow(3) <= MAX_SUPPORTED);
+        assert!(21_557u64.pow(3) > MAX_SUPPORTED); // the next prime
+        let cube = huge.pow(3);
+        check_window(&mut kernels, cube, cube + seg, 2);
+        check_window(&mut kernels, cube - seg, cube, 2);
+        check_window(&mut kernels, 2 * cube - seg - 3, 2 * cube + 2 * seg, 2);
+        let cube = last.pow(3);
+        check_window(&mut kernels, cube - 2 * seg, cube + seg + 17, 2);
+    }
+}
+
 /// Sub-blocks of 2^10, which a CPU with less than 32 KiB of L1 gets (see
 /// `cache`): every prime's group and the fix-up lists change (⌊2^10 / p⌋
 /// strikes, fix-ups filed from steps of 2^10), on every path, from 1
@@ -311,7 +355,8 @@ fn the_caches_give_the_sizes() {
     assert_eq!(segment_for(Some(2 << 20)), 1 << 16);
     assert_eq!(segment_for(Some(32 << 20)), LONGEST);
     assert_eq!(segment_for(Some(1 << 20)), 1 << 15);
-    assert_eq!(segment_for(Some(512 << 10)), SHORTEST);
+    assert_eq!(segment_for(Some(512 << 10)), 1 << 14);
+    assert_eq!(SHORTEST, 1 << 14);
     assert_eq!(segment_for(Some(4 << 10)), SHORTEST);
     assert_eq!(segment_for(Some(3 << 20)), 1 << 16);
     assert_eq!(sub_block_for(None), SUB_BLOCK);
