@@ -7,6 +7,7 @@
 #   scripts/bench.sh            # both sizes
 #   scripts/bench.sh 30000000   # one size
 #   scripts/bench.sh kernel [BASE] [RUNS]
+#   scripts/bench.sh segments [RUNS]
 #
 # Results go to bench/*.md and *.json in cargo's target folder, and to the
 # terminal.
@@ -26,6 +27,13 @@
 # kernel also runs capped to AVX2 (SUPERVISOR_KERNEL_PATH=avx2) in the same
 # rounds, since issue 12's own machine has AVX2 only. Near 10^13 it also
 # times the new kernel in the supervisor's chunks of 2^22 against one chunk.
+#
+# `segments` times the kernel with each segment length it has (2^14, 2^15,
+# 2^16 numbers; `kernel_bench`'s SEGMENT) in RUNS (default 5) interleaved
+# rounds, at [1, 10^9] and over 10^9 numbers below 10^13 in the
+# supervisor's chunks of 2^22, each as a ratio by round to the length this
+# CPU's caches choose: the check of the cache rule (src/sigma/cache.rs) on
+# a machine it was not measured on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -48,6 +56,30 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR
 # The median of the round-by-round ratios a[i] / b[i] of two lists of
 # times taken in the same rounds: drift between rounds cancels out.
 ratio() { paste <(echo "$1" | tr ' ' '\n' | grep .) <(echo "$2" | tr ' ' '\n' | grep .) | awk '{printf "%.4f\n", $1 / $2}' | median; }
+
+if [ "${1:-}" = segments ]; then
+    runs=${2:-5}
+    cargo build --release --quiet --example kernel_bench
+    bench=$(release_dir)/examples/kernel_bench
+    chosen=$("$bench" 1 10 | awk '/^sizes/ {print $4}' | tr -d ,)
+    echo "path: $("$bench" 1 10 | awk '/^path/ {print $2}'); the caches choose segments of $chosen; load average: $(load)"
+    for range in "1 1000000000 1000000000" "9999000000001 10000000000000 10000000000000 4194304"; do
+        declare -A t=()
+        for _ in $(seq "$runs"); do
+            for seg in 16384 32768 65536; do
+                set -- $range
+                t[$seg]+="$(kernel_secs "$bench" "$1" "$2" "$3" "${4:-1000000000}" "$seg") "
+            done
+        done
+        echo "== kernel_bench $range, by segment length (medians of $runs; ratio by round to $chosen):"
+        for seg in 16384 32768 65536; do
+            echo "   $seg: $(echo "${t[$seg]}" | median) s, $(ratio "${t[$seg]}" "${t[$chosen]}") (${t[$seg]})"
+        done
+        unset t
+    done
+    echo "   load average: $(load)"
+    exit 0
+fi
 
 if [ "${1:-}" = kernel ]; then
     base=${2:-2ed433f}
