@@ -293,6 +293,20 @@ fn segments_of_2_14() {
         check_window(&mut kernels, 2 * cube - seg - 3, 2 * cube + 2 * seg, 2);
         let cube = last.pow(3);
         check_window(&mut kernels, cube - 2 * seg, cube + seg + 17, 2);
+        // Against the caches' length, over many segments from 1 and in
+        // chunks near 10^13 (the chunks' starts file the buckets again).
+        let mut wide = Kernel::with_path(max, Path::chosen());
+        for (lo, hi) in [(1, 1 << 21), (max - (1 << 20) + 1, max)] {
+            let expected = wide.run(lo, hi, |_| {});
+            for kernel in &mut kernels {
+                let mut got = ChunkResult::default();
+                for at in (lo..=hi).step_by(1 << 18) {
+                    let part = kernel.run(at, hi.min(at + (1 << 18) - 1), |_| {});
+                    got.merge(&part).expect("small counts");
+                }
+                assert_eq!(got, expected, "{}", kernel.path().name());
+            }
+        }
     }
 }
 
