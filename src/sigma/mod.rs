@@ -114,8 +114,6 @@ impl ChunkResult {
 /// `sieve` for how it works and why it is exact).
 pub struct Kernel {
     max: u64,
-    /// Numbers per segment.
-    segment: usize,
     path: Path,
     sieve: Sieve,
 }
@@ -155,7 +153,6 @@ impl Kernel {
         );
         Kernel {
             max,
-            segment,
             path,
             sieve: Sieve::new(max, segment, sub_block),
         }
@@ -173,7 +170,7 @@ impl Kernel {
 
     /// Numbers per segment and per sub-block (chosen by the CPU's caches).
     pub fn sizes(&self) -> (usize, usize) {
-        (self.segment, self.sieve.sub_block)
+        (self.sieve.segment, self.sieve.sub_block)
     }
 
     /// Classifies every n in `[lo, hi]` (inclusive; 1 ≤ lo ≤ hi ≤ max).
@@ -226,7 +223,7 @@ impl Kernel {
         let mut result = ChunkResult::default();
         let mut seg_lo = lo;
         loop {
-            let len = (hi - seg_lo).min(self.segment as u64 - 1) as usize + 1;
+            let len = (hi - seg_lo).min(self.sieve.segment as u64 - 1) as usize + 1;
             let tally = simd::segment(
                 self.path,
                 &mut self.sieve,
@@ -242,10 +239,10 @@ impl Kernel {
             if !on_segment(seg_lo + len as u64 - lo) {
                 return None;
             }
-            if hi - seg_lo < self.segment as u64 {
+            if hi - seg_lo < self.sieve.segment as u64 {
                 return Some(result);
             }
-            seg_lo += self.segment as u64;
+            seg_lo += self.sieve.segment as u64;
         }
     }
 }

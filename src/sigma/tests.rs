@@ -146,7 +146,7 @@ fn progress_reports_every_segment() {
         let mut seen = Vec::new();
         let r = kernel.run(10, 100_009, |done| seen.push(done));
         assert_eq!(r.checked(), 100_000);
-        assert_eq!(seen.len(), 100_000usize.div_ceil(kernel.segment));
+        assert_eq!(seen.len(), 100_000usize.div_ceil(kernel.sizes().0));
         assert!(seen.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(*seen.last().unwrap(), 100_000);
     }
@@ -188,7 +188,7 @@ fn chunk_edges() {
         check_window(&mut kernels, cube - 300, cube + 300, 2);
     }
     // Windows across segment boundaries, around 2^39.
-    let seg = kernels[0].segment as u64;
+    let seg = kernels[0].sizes().0 as u64;
     check_window(&mut kernels, (1 << 39) - 3 * seg, (1 << 39) + 3000, 2);
 }
 
@@ -199,7 +199,7 @@ fn chunk_edges() {
 #[test]
 fn squares_of_huge_primes() {
     let mut kernels = every_path(MAX_SUPPORTED);
-    let seg = kernels[0].segment as u64;
+    let seg = kernels[0].sizes().0 as u64;
     for p in [131_101u64, 1_000_003, 3_162_277] {
         assert!(p >= seg && sigma_naive(p) == p + 1);
         let sq = p * p;
@@ -218,7 +218,7 @@ fn squares_of_huge_primes() {
 fn primes_strike_from_their_squares() {
     for max in [1u64 << 33, MAX_SUPPORTED] {
         let mut kernels = every_path(max);
-        let seg = kernels[0].segment as u64;
+        let seg = kernels[0].sizes().0 as u64;
         let first = 1031u64; // the first prime from 1024
         check_window(&mut kernels, 1, first * first + 2 * seg, 2);
         check_window(&mut kernels, first * first - 1, first * first + 3 * seg, 2);
@@ -465,7 +465,7 @@ fn every_block_and_segment_edge() {
     let long = if cfg!(debug_assertions) { 1 } else { 3 };
     for max in [1u64 << 32, 1 << 35, 1_000_000_000_000, MAX_SUPPORTED] {
         let mut kernels = every_path(max);
-        let seg = kernels[0].segment as u64;
+        let seg = kernels[0].sizes().0 as u64;
         let mut starts = vec![1, 1 << 20, (1 << 20) + 2047, (1 << 20) - 1];
         if max >= 1_000_000_000_000 {
             starts.extend([max - long * seg - 4321, (max / seg) * seg - seg - 1]);
