@@ -159,6 +159,21 @@ struct Fixup {
     off: u64,
 }
 
+/// A strike: `cell` multiplied by `m`, (1 + p, 1/p) for the prime p.
+#[inline(always)]
+fn strike(cell: &mut Pair, m: Pair) {
+    *cell = [cell[0] * m[0], cell[1] * m[1]];
+}
+
+/// Strikes the four cells from `i`, `step` apart, by `m` (strikes unrolled
+/// by four: 3% at most, docs/kernel.md).
+#[inline(always)]
+fn strike_four(cells: &mut [Pair], i: usize, step: usize, m: Pair) {
+    for k in [i, i + step, i + 2 * step, i + 3 * step] {
+        strike(&mut cells[k], m);
+    }
+}
+
 impl Strike {
     /// Strikes `cells` (a block) at every multiple of p, four at a time
     /// while four fit.
@@ -166,18 +181,13 @@ impl Strike {
     fn apply(&mut self, cells: &mut [Pair]) {
         let len = cells.len();
         let step = self.step as usize;
-        let m = self.mul;
         let mut i = self.off as usize;
-        let strike = |c: &mut Pair| *c = [c[0] * m[0], c[1] * m[1]];
         while i + 3 * step < len {
-            strike(&mut cells[i]);
-            strike(&mut cells[i + step]);
-            strike(&mut cells[i + 2 * step]);
-            strike(&mut cells[i + 3 * step]);
+            strike_four(cells, i, step, self.mul);
             i += 4 * step;
         }
         while i < len {
-            strike(&mut cells[i]);
+            strike(&mut cells[i], self.mul);
             i += step;
         }
         self.off = (i - len) as u32;
@@ -197,8 +207,7 @@ fn strike_group<const K: usize, const B1: usize>(strikes: &mut [Strike], cells: 
         let m = s.mul;
         let i = s.off as usize;
         for j in 0..K {
-            let c = &mut cells[(i + j * step) % B1];
-            *c = [c[0] * m[0], c[1] * m[1]];
+            strike(&mut cells[(i + j * step) % B1], m);
         }
         strike_last(s, i + K * step, cells);
     }
@@ -217,8 +226,7 @@ fn strike_last(s: &mut Strike, at: usize, cells: &mut [Pair]) {
     let inside = at < len;
     let k = std::hint::select_unpredictable(inside, at, s.off as usize);
     let mul = std::hint::select_unpredictable(inside, s.mul, [1.0, 1.0]);
-    let c = &mut cells[k];
-    *c = [c[0] * mul[0], c[1] * mul[1]];
+    strike(&mut cells[k], mul);
     s.off = (at + inside as usize * s.step as usize - len) as u32;
 }
 
@@ -268,18 +276,13 @@ fn strike_groups<const B1: usize>(
 fn strike_counted(strikes: &mut [Strike], count: usize, cells: &mut [Pair]) {
     for s in strikes {
         let step = s.step as usize;
-        let m = s.mul;
         let mut i = s.off as usize;
-        let strike = |c: &mut Pair| *c = [c[0] * m[0], c[1] * m[1]];
         for _ in 0..count / 4 {
-            strike(&mut cells[i]);
-            strike(&mut cells[i + step]);
-            strike(&mut cells[i + 2 * step]);
-            strike(&mut cells[i + 3 * step]);
+            strike_four(cells, i, step, s.mul);
             i += 4 * step;
         }
         for _ in 0..count % 4 {
-            strike(&mut cells[i]);
+            strike(&mut cells[i], s.mul);
             i += step;
         }
         strike_last(s, i, cells);
@@ -1044,8 +1047,7 @@ impl Buckets {
                 let (off, p) = unpack(parts.pool[j]);
                 if let Some(c) = cells.get_mut(off as usize) {
                     let p = p as f64;
-                    let m = [1.0 + p, 1.0 / p];
-                    *c = [c[0] * m[0], c[1] * m[1]];
+                    strike(c, [1.0 + p, 1.0 / p]);
                 }
                 let next = off + p; // below 2^32: p < 2^22, off < 2^16
                 let slot = (index + (next >> shift) as usize) & mask;
