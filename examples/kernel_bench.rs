@@ -4,8 +4,8 @@
 //! classifies every n in `[LO, HI]` with a kernel sized for `MAX` (default
 //! `HI`), in chunks of `CHUNK` numbers as a worker runs them (default: the
 //! whole range as one), in segments of `SEGMENT` numbers (2^14, 2^15 or
-//! 2^16; default: what the caches give), then prints the throughput, the sizes the caches
-//! gave and the result. Plain integers or `1e9`-style powers of ten are
+//! 2^16; default: what the caches give), then prints the throughput, the
+//! sizes and the result. Plain integers or `1e9`-style powers of ten are
 //! accepted. `SUPERVISOR_KERNEL_PATH=scalar|avx2|avx512` caps the vector
 //! path (the best the CPU has by default).
 

@@ -10,9 +10,10 @@
 //! a segment that fills the whole L2 took 1.07 of the time at 10^9 and
 //! 1.19 near 10^13); an AMD EPYC of the Zen 4 generation (1 MiB) gets
 //! 2^15, and one of Zen 2 or Zen 3 (512 KiB, the AVX2-only EPYCs) 2^14,
-//! the shortest the sieve allows. Where the
-//! size cannot be read (not Linux, no sysfs, a value that makes no sense)
-//! the segment is 2^16. None of this changes a result, only the speed.
+//! the shortest the sieve allows (not measured on those: docs/kernel.md,
+//! "The sixth round"). Where the size cannot be read (not Linux, no sysfs,
+//! a value that makes no sense) the segment is 2^16. None of this changes
+//! a result, only the speed.
 //!
 //! A sub-block's pairs should fit in L1: 2^11 numbers (32 KiB) where L1
 //! holds 32 KiB or more (every CPU with AVX2, AMD's Zen included), and

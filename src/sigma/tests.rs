@@ -235,21 +235,27 @@ fn primes_strike_from_their_squares() {
 /// further ahead, and the squares' fix-ups are found over more m.
 #[test]
 fn segments_of_2_15() {
-    let segment = 1 << 15;
     for max in [1u64 << 33, MAX_SUPPORTED] {
-        let mut kernels: Vec<Kernel> = Path::available()
-            .iter()
-            .map(|&path| Kernel::with_sizes(max, path, segment, super::cache::SUB_BLOCK))
-            .collect();
-        let seg = segment as u64;
-        check_window(&mut kernels, 1, 3 * seg + 777, 2);
-        check_window(&mut kernels, 1031 * 1031 - 1, 1031 * 1031 + 2 * seg, 2);
-        let huge = 32_771u64; // the first prime past 2^15
-        assert!(sigma_naive(huge) == huge + 1);
-        let sq = huge * huge;
-        check_window(&mut kernels, sq - 2 * seg - 5, sq + 2 * huge, 2);
-        check_window(&mut kernels, max - 3 * seg - 4321, max, 2);
+        short_segments(max, 1 << 15, 32_771);
     }
+}
+
+/// Kernels on every path for ranges up to `max` with segments of
+/// `segment` numbers, checked from 1, at 1031², at the square of `huge`
+/// (the first prime past the segment length) and at `max`.
+fn short_segments(max: u64, segment: usize, huge: u64) -> Vec<Kernel> {
+    let mut kernels: Vec<Kernel> = Path::available()
+        .iter()
+        .map(|&path| Kernel::with_sizes(max, path, segment, super::cache::SUB_BLOCK))
+        .collect();
+    let seg = segment as u64;
+    check_window(&mut kernels, 1, 3 * seg + 777, 2);
+    check_window(&mut kernels, 1031 * 1031 - 1, 1031 * 1031 + 2 * seg, 2);
+    assert!(huge > seg && sigma_naive(huge) == huge + 1);
+    let sq = huge * huge;
+    check_window(&mut kernels, sq - 2 * seg - 5, sq + 2 * huge, 2);
+    check_window(&mut kernels, max - 3 * seg - 4321, max, 2);
+    kernels
 }
 
 /// Segments of 2^14, which a CPU with 512 KiB of L2 gets (Zen 2 and 3, see
@@ -261,20 +267,10 @@ fn segments_of_2_15() {
 /// it (`Sieve::huge_squares`), either side of 2^16.
 #[test]
 fn segments_of_2_14() {
-    let segment = 1 << 14;
+    let seg = 1u64 << 14;
+    let huge = 16_411u64; // the first prime past 2^14
     for max in [1u64 << 33, MAX_SUPPORTED] {
-        let mut kernels: Vec<Kernel> = Path::available()
-            .iter()
-            .map(|&path| Kernel::with_sizes(max, path, segment, super::cache::SUB_BLOCK))
-            .collect();
-        let seg = segment as u64;
-        check_window(&mut kernels, 1, 3 * seg + 777, 2);
-        check_window(&mut kernels, 1031 * 1031 - 1, 1031 * 1031 + 2 * seg, 2);
-        let huge = 16_411u64; // the first prime past 2^14
-        assert!(sigma_naive(huge) == huge + 1);
-        let sq = huge * huge;
-        check_window(&mut kernels, sq - 2 * seg - 5, sq + 2 * huge, 2);
-        check_window(&mut kernels, max - 3 * seg - 4321, max, 2);
+        let mut kernels = short_segments(max, seg as usize, huge);
         if max < MAX_SUPPORTED {
             continue;
         }
