@@ -38,6 +38,12 @@ const _: () = assert!((SHORTEST as u64).pow(4) > MAX_SUPPORTED);
 /// 2 MiB L2, and the segment's Σσ must stay below 2^64 (`sieve::Tally`).
 pub(super) const LONGEST: usize = 1 << 16;
 
+/// Whether the sieve takes segments of `segment` numbers: a power of two
+/// from [`SHORTEST`] to [`LONGEST`].
+pub(super) fn is_segment_len(segment: usize) -> bool {
+    segment.is_power_of_two() && (SHORTEST..=LONGEST).contains(&segment)
+}
+
 /// The sub-block lengths the sieve is built for.
 pub(super) const SUB_BLOCK: usize = 1 << 11;
 pub(super) const SMALL_SUB_BLOCK: usize = 1 << 10;

@@ -137,9 +137,8 @@ impl Kernel {
     /// length the caches give, to measure the others (`kernel_bench`);
     /// `None` unless `segment` is a power of two from 2^14 to 2^16.
     pub fn with_segment(max: u64, segment: usize) -> Option<Kernel> {
-        let fits =
-            segment.is_power_of_two() && (cache::SHORTEST..=cache::LONGEST).contains(&segment);
-        fits.then(|| Kernel::with_sizes(max, Path::chosen(), segment, cache::sub_block_len()))
+        cache::is_segment_len(segment)
+            .then(|| Kernel::with_sizes(max, Path::chosen(), segment, cache::sub_block_len()))
     }
 
     /// [`Kernel::with_path`] with segments of `segment` numbers (a power of
@@ -147,10 +146,7 @@ impl Kernel {
     /// `sub_block` (`cache::SUB_BLOCK` or `cache::SMALL_SUB_BLOCK`).
     fn with_sizes(max: u64, path: Path, segment: usize, sub_block: usize) -> Kernel {
         assert!(max <= MAX_SUPPORTED, "max {max} past the supported bound");
-        assert!(
-            segment.is_power_of_two() && (cache::SHORTEST..=cache::LONGEST).contains(&segment),
-            "segment {segment}"
-        );
+        assert!(cache::is_segment_len(segment), "segment {segment}");
         Kernel {
             max,
             path,

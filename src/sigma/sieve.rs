@@ -105,6 +105,10 @@ const _: () = assert!(SMALL_SUB_BLOCK.is_multiple_of(TWO_PERIOD as usize));
 /// Numbers per mid-block: 2^13 pairs are 128 KiB (2^14 and 2^12 measured
 /// 2–3% slower at [1, 10^9]).
 const B2: usize = 1 << 13;
+/// The buckets' primes from this up have their squares' fix-ups found by
+/// their multiplier ([`Sieve::huge_squares`]); those below, by a division
+/// each like the other primes' powers.
+const SQUARES_BY_M: u32 = 1 << 16;
 
 /// 2^52: (x + 2^52) − 2^52 is x rounded to the nearest integer for
 /// 0 ≤ x < 2^51.
@@ -598,8 +602,14 @@ impl Sieve {
         let sieved = self.strikes[..self.active]
             .iter()
             .map(|s| (s.step as u64, 2));
+        // With segments of 2^14 or 2^15, the buckets' primes below 2^16
+        // take their powers' fix-ups here too: the squares, and with 2^14
+        // the cubes of those to 21 529 (p³ ≤ 10^13; p⁴ > 10^13 from 2^14
+        // up: `cache::SHORTEST`). The others' squares: `huge_squares`.
+        let split = self.huge_p[..self.huge_active].partition_point(|&p| p < SQUARES_BY_M);
+        let huge = self.huge_p[..split].iter().map(|&p| (p as u64, 2));
         let segment = self.segment as u64;
-        for (p, first) in covered.chain(sieved) {
+        for (p, first) in covered.chain(sieved).chain(huge) {
             // σ(p^(j−1)) and p^j, from j = first while p^j ≤ hi (no
             // division: a chunk's start takes this for every prime ≤ √hi).
             let mut q = p.pow(first - 1);
@@ -627,8 +637,7 @@ impl Sieve {
                 sig_prev = sig;
             }
         }
-        self.huge_squares(lo, hi);
-        self.huge_cubes(lo, hi);
+        self.huge_squares(split, lo, hi);
         let first = (hi - lo).min(segment - 1) as usize + 1;
         for (k, block) in self.cells[self.cells_at..][..first]
             .chunks_mut(self.sub_block)
@@ -773,28 +782,21 @@ impl Sieve {
         }
     }
 
-    /// The fix-ups of the squares of the active primes from the segment
-    /// length up (their cubes: [`Sieve::huge_cubes`]), those with a
-    /// multiple in `[lo, hi]`. The primes below 2^16 (with segments of 2^14
-    /// or 2^15: at most 4 700) take a division each. For the others,
-    /// instead of a division for each of up to 221 000 primes per chunk,
-    /// for each m ≤ hi / 2^32 the primes with m·p² in the chunk are found
-    /// by binary search (at 10^13, at most 2 328 m); each p is taken at its
-    /// first such m.
-    fn huge_squares(&mut self, lo: u64, hi: u64) {
+    /// The fix-ups of the squares of the active primes from 2^16 up
+    /// (`huge_p[split..huge_active]`; those below, with segments of 2^14 or
+    /// 2^15, take a division each in [`Sieve::start`]), those with a
+    /// multiple in `[lo, hi]`. Instead of a division for each of up to
+    /// 221 000 primes per chunk, for each m ≤ hi / 2^32 the primes with m·p²
+    /// in the chunk are found by binary search (at 10^13, at most 2 328 m);
+    /// each p is taken at its first such m. (The m up to hi / segment²,
+    /// 37 252 with segments of 2^14, made chunks of 2^22 near 10^13 take
+    /// 1.07–1.14 of the time with 2^16.) From 2^15 up p³ > 10^13: only p²
+    /// has a fix-up.
+    fn huge_squares(&mut self, split: usize, lo: u64, hi: u64) {
         const { assert!((1u64 << 48) > MAX_SUPPORTED) };
-        const SPLIT: u32 = 1 << 16;
-        let huge = &self.huge_p[..self.huge_active];
-        let split = huge.partition_point(|&p| p < SPLIT);
-        for &p in &huge[..split] {
-            let q = p as u64 * p as u64;
-            let at = lo + first_offset(lo, q);
-            if at <= hi {
-                self.large_sparse.push(power_fixup(p as u64, 2, at));
-            }
-        }
-        let huge = &huge[split..];
-        let least = (SPLIT as u64).pow(2);
+        const { assert!((SQUARES_BY_M as u64).pow(3) > MAX_SUPPORTED) };
+        let huge = &self.huge_p[split..self.huge_active];
+        let least = (SQUARES_BY_M as u64).pow(2);
         for m in (1..).take_while(|m| m * least <= hi) {
             let low = lo.div_ceil(m);
             let mut from = floor_sqrt(low);
@@ -815,44 +817,16 @@ impl Sieve {
                 let q = p * p;
                 let at = m * q;
                 if at - q < lo {
-                    self.large_sparse.push(power_fixup(p, 2, at));
+                    self.large_sparse.push(Fixup {
+                        div: 1.0 / (p + 1) as f64,
+                        sig: (1 + p + q) as f64,
+                        rec: 1.0 / p as f64,
+                        step: q,
+                        off: at,
+                    });
                 }
             }
         }
-    }
-
-    /// The fix-ups of the cubes of the active primes from the segment
-    /// length up, those with a multiple in `[lo, hi]`: only with segments
-    /// of 2^14 (a Zen 2 or 3's 512 KiB of L2, see `cache`), where the
-    /// primes from 16 411 to 21 529 have p³ ≤ 10^13 (from 2^15 up, p³ >
-    /// 10^13; from 2^14 up, p⁴ > 10^13: `cache::SHORTEST`). At most 517
-    /// primes, a division each. Pushed after the squares, so at a multiple
-    /// of p³ the heap takes σ(p) to σ(p²) first, then to σ(p³).
-    fn huge_cubes(&mut self, lo: u64, hi: u64) {
-        for &p in &self.huge_p[..self.huge_active] {
-            let p = p as u64;
-            if p * p > hi / p {
-                break;
-            }
-            let at = lo + first_offset(lo, p * p * p);
-            if at <= hi {
-                self.large_sparse.push(power_fixup(p, 3, at));
-            }
-        }
-    }
-}
-
-/// The heap's fix-up of p^j (j ≥ 2) for a prime from the segment length
-/// up, from σ(p^(j−1)) to σ(p^j), whose first multiple in the chunk is
-/// `at`.
-fn power_fixup(p: u64, j: u32, at: u64) -> Fixup {
-    let sig_prev: u64 = (0..j).map(|i| p.pow(i)).sum();
-    Fixup {
-        div: 1.0 / sig_prev as f64,
-        sig: (sig_prev + p.pow(j)) as f64,
-        rec: 1.0 / p as f64,
-        step: p.pow(j),
-        off: at,
     }
 }
 

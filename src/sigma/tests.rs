@@ -261,10 +261,11 @@ fn short_segments(max: u64, segment: usize, huge: u64) -> Vec<Kernel> {
 /// Segments of 2^14, which a CPU with 512 KiB of L2 gets (Zen 2 and 3, see
 /// `cache`): the primes from 2^14 up go to the buckets, and those up to
 /// 21 529 have cubes below 10^13, fixed up from the heap after their
-/// squares (`Sieve::huge_cubes`): at a multiple of p³, at the first and
-/// last such prime, as a window's first and last number; and the squares'
-/// fix-ups, a division each below 2^16 and found by their multiplier from
-/// it (`Sieve::huge_squares`), either side of 2^16.
+/// squares (`Sieve::start`, with the other primes' powers): at a multiple
+/// of p³, at the first and last such prime, as a window's first and last
+/// number; and the squares' fix-ups, a division each below 2^16 and found
+/// by their multiplier from it (`Sieve::huge_squares`), either side of
+/// 2^16.
 #[test]
 fn segments_of_2_14() {
     let seg = 1u64 << 14;
