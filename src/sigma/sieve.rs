@@ -1112,7 +1112,7 @@ pub(super) fn finish_block(
 /// Pushes the perfect numbers among the finished `cells` (the numbers from
 /// `lo`) to `perfect`.
 #[inline(always)]
-pub(super) fn push_perfect(cells: &[Pair], lo: u64, perfect: &mut Vec<u64>) {
+fn push_perfect(cells: &[Pair], lo: u64, perfect: &mut Vec<u64>) {
     for (i, &c) in cells.iter().enumerate() {
         let n = lo + i as u64;
         let twice = (2 * n) as f64;
