@@ -362,8 +362,7 @@ fn groups_avx2<const START: bool>(
         let stop = len.min(i + 4 * FLUSH);
         let mut acc = _mm256_setzero_pd();
         while i < stop {
-            // σ of the 4 numbers from `at`, given their 2n, with the masks
-            // of σ > 2n and σ = 2n.
+            // σ of the 4 numbers from `at`, given their 2n, and σ − 2n.
             let four = |at: usize, twice: __m256d| {
                 // SAFETY: at + 4 <= len (len is a multiple of 8 and at is
                 // i or i + 4): cells at..at + 4 are 8 contiguous f64, two
