@@ -258,19 +258,32 @@ impl Lanes for Avx512 {
     }
 }
 
-/// Groups of 4 numbers per flush of the f64 sums in `finish_avx2` (and of
-/// 8 in `finish_avx512`): 64 values of σ < 6.25·10^13 per lane stay below
-/// 4·10^15 < 2^52, whole numbers, so the f64 sums are exact and the AVX2
-/// conversion by adding 2^52 is too.
+/// Groups of 8 numbers per flush of the f64 sums in `finish_avx512`: 64
+/// values of σ < 6.25·10^13 per lane stay below 4·10^15 < 2^52, whole
+/// numbers, so the f64 sums are exact.
 #[cfg(target_arch = "x86_64")]
 const FLUSH: usize = 64;
 
+/// Groups of 4 numbers per flush of the f64 sums of σ − 2n in
+/// `groups_avx2`: −2n < σ − 2n < 4.25n up to 10^13 (σ(n) < 6.25n there),
+/// so 32 values per lane stay below 1.4·10^15 < 2^51 in size, whole
+/// numbers, and the f64 sums are exact, as is their conversion by adding
+/// [`D_ROUND`].
+#[cfg(target_arch = "x86_64")]
+const D_FLUSH: usize = 32;
+
+/// 2^52 + 2^51: x + D_ROUND lies in [2^52, 2^53), where doubles are the
+/// whole numbers, for whole x with |x| < 2^51, so its bits less D_ROUND's
+/// are x in two's complement.
+#[cfg(target_arch = "x86_64")]
+const D_ROUND: f64 = 6_755_399_441_055_744.0;
+
 /// `sieve::finish_block` in 4 lanes of AVX2: the same values (c =
-/// round(2n · r), here with one rounding by FMA; σ = s · c + s where
-/// c > 1 and s where not, one FMA of an exact integer below 2^53), so the
-/// same exact results, with the next segment's start fused in. Only 2n
-/// runs along the lanes, not n too (see `sieve::finish`): with the FMA,
-/// 3% less time at [1, 3·10^8] on AVX-512 (docs/kernel.md).
+/// round(2n · r), here with one rounding by FMA; σ − 2n = s · σ(c) − 2n,
+/// one FMA of exact integers below 2^53), so the same exact results, with
+/// the next segment's start fused in. Only 2n runs along the lanes, not n
+/// too (see `sieve::finish`): with the FMA, 3% less time at [1, 3·10^8]
+/// on AVX-512 (docs/kernel.md).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,popcnt")]
 fn finish_avx2(
@@ -317,13 +330,22 @@ fn in_groups<'a>(
 /// The groups of 4 of `finish_avx2`, two a step (`cells.len()` a multiple
 /// of 8), as `groups_avx512` does them in 8: one count and one test for
 /// σ = 2n for both groups (at [1, 10^9], 0.981 and 0.967 of the time with
-/// one group a step, 15 rounds each). The count is of the deficient, from
-/// the sign bits of σ − 2n, and the test is whether the product of the
-/// two groups' σ − 2n has a 0: a subtraction where a compare was, and one
-/// shuffle, movemask, multiply and compare for both groups where two
-/// compares and two movemasks each were (AVX2 has no mask registers, and
-/// those ports are this pass's limit): 0.983 and 0.986 of the time at
-/// [1, 10^9] (9 and 13 rounds). The abundant are the rest.
+/// one group a step, 15 rounds each). AVX2 has no mask registers, and its
+/// vector ports are this pass's limit, so it computes d = σ − 2n and not σ:
+///
+/// - σ(c), 1 for c = 1 and c + 1 for a prime, is min(c + 1, 3c − 2), and
+///   d = s · σ(c) − 2n is one FMA: no compare and no AND to pick s · c + s
+///   or s, and no subtraction after;
+/// - the sign bits of d, in the high halves of its lanes, count the
+///   deficient: one shuffle brings the 8 of both groups together, one
+///   movemask;
+/// - d = 0 (a whole number, +0 when it is 0) exactly where the high half
+///   is 0: one compare and movemask test both groups for σ = 2n;
+/// - the lanes sum d, and Σσ = Σ 2n + Σ d.
+///
+/// The abundant are the rest. (The count of the deficient and the test by
+/// d₀ · d₁ took 0.983 and 0.986 of the time of two compares and movemasks
+/// a group at [1, 10^9]; see docs/kernel.md for this version's.)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,popcnt")]
 fn groups_avx2<const START: bool>(
@@ -342,15 +364,18 @@ fn groups_avx2<const START: bool>(
         assert!(odd.len() >= len && from < period && two.len() >= 2 * period);
     }
     let round = _mm256_set1_pd(sieve::ROUND);
-    let threshold = _mm256_set1_pd(1.5);
+    // 2^52 − 1, exact.
+    let round_less_one = _mm256_set1_pd(sieve::ROUND - 1.0);
+    let signed = _mm256_set1_pd(D_ROUND);
+    let three = _mm256_set1_pd(3.0);
+    // −(3 · 2^52 + 2), even and below 2^54 in size: exact.
+    let three_rounds_and_two = _mm256_set1_pd(-3.0 * sieve::ROUND - 2.0);
     let eight = _mm256_set1_pd(8.0);
     let sixteen = _mm256_set1_pd(16.0);
-    let zero = _mm256_setzero_pd();
     // unpacklo/unpackhi of (s0 r0 s1 r1), (s2 r2 s3 r3) give the lanes in
-    // the order 0, 2, 1, 3.
-    let base = lo as f64;
-    let n = _mm256_set_pd(base + 3.0, base + 1.0, base + 2.0, base);
-    let mut twice = _mm256_add_pd(n, n);
+    // the order 0, 2, 1, 3; the pass carries −2n.
+    let base = -2.0 * lo as f64;
+    let mut minus_twice = _mm256_set_pd(base - 6.0, base - 2.0, base - 4.0, base);
     let mut deficient = 0u64;
     let mut hits = Hits::default();
     let mut sums = _mm256_setzero_si256();
@@ -359,11 +384,11 @@ fn groups_avx2<const START: bool>(
     let w = two.as_ptr().cast::<f64>().wrapping_add(2 * from);
     let mut i = 0;
     while i < len {
-        let stop = len.min(i + 4 * FLUSH);
+        let stop = len.min(i + 4 * D_FLUSH);
         let mut acc = _mm256_setzero_pd();
         while i < stop {
-            // σ of the 4 numbers from `at`, given their 2n, and σ − 2n.
-            let four = |at: usize, twice: __m256d| {
+            // σ − 2n of the 4 numbers from `at`, given their −2n.
+            let four = |at: usize, minus_twice: __m256d| {
                 // SAFETY: at + 4 <= len (len is a multiple of 8 and at is
                 // i or i + 4): cells at..at + 4 are 8 contiguous f64, two
                 // unaligned loads of 4.
@@ -375,28 +400,29 @@ fn groups_avx2<const START: bool>(
                 };
                 let s = _mm256_unpacklo_pd(a, b);
                 let r = _mm256_unpackhi_pd(a, b);
-                let cof = _mm256_sub_pd(_mm256_fmadd_pd(twice, r, round), round);
-                let big = _mm256_cmp_pd::<_CMP_GT_OQ>(cof, threshold);
-                // s · c + s where c > 1, s · 1 + 0 where not.
-                let sig = _mm256_fmadd_pd(s, cof, _mm256_and_pd(big, s));
-                (sig, _mm256_sub_pd(sig, twice))
+                // 2^52 + c, one rounding of 2n · r + 2^52.
+                let x = _mm256_fnmadd_pd(minus_twice, r, round);
+                // c + 1 and 3c − 2, exact; their minimum is σ(c).
+                let sigma_c = _mm256_min_pd(
+                    _mm256_sub_pd(x, round_less_one),
+                    _mm256_fmadd_pd(x, three, three_rounds_and_two),
+                );
+                // s · σ(c) − 2n: one rounding of an exact integer.
+                _mm256_fmadd_pd(s, sigma_c, minus_twice)
             };
-            let (sig0, d0) = four(i, twice);
-            let (sig1, d1) = four(i + 4, _mm256_add_pd(twice, eight));
-            // The sign bits of σ − 2n (exact), in the odd halves of each
-            // lane: one shuffle brings the 8 together, one movemask.
-            let signs =
+            let d0 = four(i, minus_twice);
+            let d1 = four(i + 4, _mm256_sub_pd(minus_twice, eight));
+            // The high halves of the lanes of d₀ and d₁, the 8 together
+            // (numbers 0, 2, 4, 6, 1, 3, 5 and 7 from i).
+            let high =
                 _mm256_shuffle_ps::<0b11_01_11_01>(_mm256_castpd_ps(d0), _mm256_castpd_ps(d1));
-            deficient += (_mm256_movemask_ps(signs) as u32).count_ones() as u64;
-            // σ = 2n in a lane of either group makes the product 0 (both
-            // factors are whole numbers, below 2^47 in size).
-            let product = _mm256_mul_pd(d0, d1);
-            if _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(product, zero)) != 0 {
-                let eq0 = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(d0, zero)) as u32;
-                let eq1 = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(d1, zero)) as u32;
-                hits.note(i, eq0 | eq1 << 4);
+            deficient += (_mm256_movemask_ps(high) as u32).count_ones() as u64;
+            let zero = _mm256_cmpeq_epi32(_mm256_castps_si256(high), _mm256_setzero_si256());
+            let zero = _mm256_movemask_ps(_mm256_castsi256_ps(zero)) as u32;
+            if zero != 0 {
+                hits.note(i, zero);
             }
-            acc = _mm256_add_pd(acc, _mm256_add_pd(sig0, sig1));
+            acc = _mm256_add_pd(acc, _mm256_add_pd(d0, d1));
             if START {
                 let k = 2 * (i % TWO_PERIOD as usize);
                 // SAFETY: odd.len() >= len >= i + 8 and the two pattern
@@ -413,23 +439,25 @@ fn groups_avx2<const START: bool>(
                     }
                 }
             }
-            twice = _mm256_add_pd(twice, sixteen);
+            minus_twice = _mm256_sub_pd(minus_twice, sixteen);
             i += 8;
         }
         let whole = _mm256_sub_epi64(
-            _mm256_castpd_si256(_mm256_add_pd(acc, round)),
-            _mm256_castpd_si256(round),
+            _mm256_castpd_si256(_mm256_add_pd(acc, signed)),
+            _mm256_castpd_si256(signed),
         );
         sums = _mm256_add_epi64(sums, whole);
     }
     let mut lanes = [0u64; 4];
     // SAFETY: `lanes` is 32 writable bytes.
     unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast::<__m256i>(), sums) };
-    let found = hits.push(lo, &[0, 2, 1, 3, 4, 6, 5, 7], perfect);
+    let found = hits.push(lo, &[0, 2, 4, 6, 1, 3, 5, 7], perfect);
+    // Σ 2n over the cells, and Σ d in two's complement: Σσ is below 2^64.
+    let twice = len as u64 * (2 * lo + len as u64 - 1);
     Tally {
         abundant: len as u64 - deficient - found,
         perfect: found,
-        sum: lanes.iter().sum(),
+        sum: lanes.iter().fold(twice, |sum, &d| sum.wrapping_add(d)),
     }
 }
 
