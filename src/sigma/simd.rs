@@ -343,9 +343,9 @@ fn in_groups<'a>(
 ///   is 0: one compare and movemask test both groups for σ = 2n;
 /// - the lanes sum d, and Σσ = Σ 2n + Σ d.
 ///
-/// The abundant are the rest. (The count of the deficient and the test by
-/// d₀ · d₁ took 0.983 and 0.986 of the time of two compares and movemasks
-/// a group at [1, 10^9]; see docs/kernel.md for this version's.)
+/// The abundant are the rest. At [1, 10^9], 0.975 and 0.978 of the time of
+/// σ = s · c + s or s, a subtraction for d, and the test by d₀ · d₁ (9 and
+/// 11 rounds; docs/kernel.md, the eighth round).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,popcnt")]
 fn groups_avx2<const START: bool>(
