@@ -202,7 +202,7 @@ pub struct RunArgs {
 
     /// Inject a fault (repeatable): KIND:SLOT fires once in the next worker
     /// of that slot (KIND: hang, stop, abort, segv, exit, garbage, oversize,
-    /// panic, scribble, leak, deadlock);
+    /// panic, scribble, leak, deadlock, uninterruptible);
     /// crash-at:N makes every process that reaches N abort
     #[arg(long, value_name = "SPEC")]
     pub inject: Vec<Injection>,

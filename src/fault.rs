@@ -42,7 +42,14 @@ pub enum Fault {
     /// Blocks forever in the kernel, asleep: it reads a pipe whose write end
     /// it holds itself (a self-deadlock).
     Deadlock,
+    /// Waits [`UNINTERRUPTIBLE_WAIT`] in uninterruptible sleep (state `D`),
+    /// as a page fault waits for a slow disk or for reclaim, then goes on:
+    /// the machine's slowness, not the worker's fault.
+    Uninterruptible,
 }
+
+/// How long `uninterruptible` holds its worker in the kernel.
+pub const UNINTERRUPTIBLE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The leak stops here even without a limit, so a demonstration cannot take
 /// the machine down: it then aborts as if allocation had failed.
@@ -53,7 +60,7 @@ pub const SCRIBBLE: u64 = 1_000_003;
 
 impl Fault {
     /// Every kind, with its name on the command line.
-    pub const ALL: [(Fault, &'static str); 11] = [
+    pub const ALL: [(Fault, &'static str); 12] = [
         (Fault::Hang, "hang"),
         (Fault::Stop, "stop"),
         (Fault::Abort, "abort"),
@@ -65,6 +72,7 @@ impl Fault {
         (Fault::Scribble, "scribble"),
         (Fault::Leak, "leak"),
         (Fault::Deadlock, "deadlock"),
+        (Fault::Uninterruptible, "uninterruptible"),
     ];
 
     /// The kind's name.
@@ -78,7 +86,7 @@ impl Fault {
 
     /// Does it to this worker; `output` is its frame stream and `tally` the
     /// result state it shares with the supervisor. Only the frame-corrupting
-    /// kinds and the scribble return.
+    /// kinds, the scribble and the uninterruptible wait return.
     pub fn fire(self, output: &mut impl Write, tally: &Tally) {
         match self {
             Fault::Hang => loop {
@@ -138,8 +146,60 @@ impl Fault {
                     std::thread::sleep(std::time::Duration::from_secs(3600));
                 }
             }
+            Fault::Uninterruptible => wait_uninterruptibly(UNINTERRUPTIBLE_WAIT),
         }
     }
+}
+
+/// Holds the calling thread in uninterruptible sleep for about `how_long`.
+/// It starts a vfork-style child (`CLONE_VM | CLONE_VFORK`, as
+/// `posix_spawn` does) that sleeps on a stack of its own; the kernel keeps
+/// the caller in state `D` until the child exits, which is then reaped.
+fn wait_uninterruptibly(how_long: std::time::Duration) {
+    struct Nap {
+        parent: libc::pid_t,
+        sleep: libc::timespec,
+    }
+    extern "C" fn sleeper(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the `Nap` below, alive until this child exits
+        // (the caller waits for that). The child shares the caller's memory,
+        // so it makes system calls only: no allocation, no locks. With
+        // PR_SET_PDEATHSIG it dies with the caller; getppid catches a caller
+        // that died before the prctl.
+        unsafe {
+            let nap = &*(arg as *const Nap);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::getppid() == nap.parent {
+                libc::nanosleep(&nap.sleep, std::ptr::null_mut());
+            }
+            libc::_exit(0)
+        }
+    }
+    let nap = Nap {
+        parent: std::process::id() as libc::pid_t,
+        sleep: libc::timespec {
+            tv_sec: how_long.as_secs() as libc::time_t,
+            tv_nsec: how_long.subsec_nanos() as libc::c_long,
+        },
+    };
+    let mut stack = vec![0u8; 64 << 10];
+    // The stack grows down from its 16-byte aligned top.
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    // SAFETY: `top` is the aligned top of `stack`, which outlives the child
+    // (CLONE_VFORK returns only once it has exited); `sleeper` touches
+    // nothing but `nap` and its own stack.
+    let pid = unsafe {
+        libc::clone(
+            sleeper,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            &nap as *const Nap as *mut libc::c_void,
+        )
+    };
+    if pid > 0 {
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    }
+    drop(stack);
 }
 
 impl fmt::Display for Fault {

@@ -5,9 +5,12 @@
 //! Wall-clock silence alone is not stuckness: on an oversubscribed machine a
 //! healthy worker can wait seconds for a core. So a local worker silent past
 //! the stall timeout is looked at in `/proc/<pid>/stat`:
-//! - stopped (SIGSTOP), or asleep although it owes a frame: stuck;
-//! - runnable: a [`Probe`] counts the CPU it gets from then on; once it has
-//!   had more than an honest worker needs to send a heartbeat
+//! - stopped (SIGSTOP), or asleep by its own choice (`S`: a lock, a read)
+//!   although it owes a frame: stuck;
+//! - runnable, or waiting uninterruptibly in the kernel (`D`: a page fault
+//!   on a slow disk or under memory pressure, the machine's slowness and
+//!   not the worker's): a [`Probe`] counts the CPU it gets from then on;
+//!   once it has had more than an honest worker needs to send a heartbeat
 //!   (`--heartbeat` plus [`HONEST_SLACK`]) without a word, it is spinning:
 //!   stuck. Until then it is starved, and looked at again every window.
 //!   (An honest worker that had that much CPU since the probe began was
@@ -157,15 +160,20 @@ impl StallRule {
         if silent >= bound {
             return Verdict::Stuck(format!(
                 "silent {:.1}s, past the bound of {HARD_BOUND_STALLS} stall timeouts \
-                 however starved it is",
-                silent.as_secs_f64()
+                 however starved it is (state {}{})",
+                silent.as_secs_f64(),
+                stat.state,
+                stat.wchan
+                    .as_ref()
+                    .map(|w| format!(" in {w}"))
+                    .unwrap_or_default()
             ));
         }
         match stat.state {
             'T' | 't' => {
                 return Verdict::Stuck(format!("stopped, silent {:.1}s", silent.as_secs_f64()));
             }
-            'S' | 'D' | 'I' => {
+            'S' | 'I' => {
                 return Verdict::Stuck(format!(
                     "asleep although it owes a frame, silent {:.1}s{}",
                     silent.as_secs_f64(),
@@ -303,6 +311,14 @@ mod tests {
         assert!(stuck(&rule.judge(silent, None, None, t0)), "remote");
         assert!(stuck(&rule.judge(silent, stat('T', 0), None, t0)));
         assert!(stuck(&rule.judge(silent, stat('S', 0), None, t0)));
+        // Waiting in the kernel (a page fault on a slow disk): measured like
+        // a runnable worker, and stuck once past the hard bound.
+        assert!(!stuck(&rule.judge(silent, stat('D', 0), None, t0)));
+        let bound = rule.timeout.0 * HARD_BOUND_STALLS;
+        let Verdict::Stuck(why) = rule.judge(bound, stat('D', 0), None, t0) else {
+            panic!("the hard bound holds in the kernel too");
+        };
+        assert!(why.contains("state D"), "{why}");
         // Runnable: measured over a window first.
         let Verdict::Watch { probe, next } = rule.judge(silent, stat('R', 1000), None, t0) else {
             panic!("a runnable worker is measured first");

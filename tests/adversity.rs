@@ -256,6 +256,99 @@ fn stopped_spinning_and_deadlocked_workers_are_still_found() {
     }
 }
 
+/// Finds, while `run` goes on, a worker held in uninterruptible sleep
+/// (state `D`) by the `uninterruptible` fault, and the child holding it
+/// there; panics if none is seen.
+fn worker_in_the_kernel(run: &Run) -> (i32, Ident) {
+    let mut found = None;
+    wait_until(PATIENCE, "a worker in state D", || {
+        found = run.children().into_iter().find_map(|(pid, state)| {
+            let sleeper = children_of(pid).first().and_then(|&(kid, _)| ident(kid));
+            (state == 'D').then_some(pid).zip(sleeper)
+        });
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+/// A worker waiting uninterruptibly in the kernel (as a page fault waits
+/// for a slow disk or for reclaim) past the stall timeout is slow, not
+/// stuck: it is left alone and the run is exact.
+#[test]
+fn a_worker_waiting_in_the_kernel_is_slow_not_stuck() {
+    let _serial = serial();
+    let run = Run::start_with_events(&[
+        "--max",
+        "100000000",
+        "--procs",
+        "2",
+        "--stall-timeout",
+        "1s",
+        "--inject",
+        "uninterruptible:0",
+        "--json",
+        "--quiet",
+    ]);
+    let (_, sleeper) = worker_in_the_kernel(&run);
+    let done = run.wait();
+    assert_eq!(done.code, Some(0), "{done:?}");
+    let json = done.json();
+    assert_eq!(json["stalls"], 0, "{}: {:?}", brief(&json), done.events);
+    assert_eq!(json["restarts"], 0, "{}", brief(&json));
+    // The wait (5 s) outlasted the stall timeout (1 s) many times over.
+    assert!(
+        json["elapsed_s"].as_f64().unwrap() > 4.0,
+        "{}",
+        brief(&json)
+    );
+    assert_eq!(Counts::of(&json), ladder_counts(100_000_000));
+    wait_until(PATIENCE, "the sleeping child to be reaped", || {
+        dead(sleeper)
+    });
+}
+
+/// Past the hard bound of 30 stall timeouts a worker waiting in the kernel
+/// is stuck after all: it is killed (and the child holding it there dies
+/// with it), its chunk is redone, and the run is exact.
+#[test]
+fn a_worker_in_the_kernel_past_the_hard_bound_is_stuck() {
+    let _serial = serial();
+    // 30 × 100 ms = 3 s, well within the fault's 5 s wait.
+    let run = Run::start_with_events(&[
+        "--max",
+        "100000000",
+        "--procs",
+        "2",
+        "--stall-timeout",
+        "100ms",
+        "--heartbeat",
+        "50ms",
+        "--inject",
+        "uninterruptible:0",
+        "--json",
+        "--quiet",
+    ]);
+    let (worker, sleeper) = worker_in_the_kernel(&run);
+    let done = run.wait();
+    assert_eq!(done.code, Some(0), "{done:?}");
+    let json = done.json();
+    let stalls: Vec<&Value> = done
+        .events
+        .iter()
+        .filter(|e| e["event"] == "stalled")
+        .collect();
+    assert_eq!(stalls.len(), 1, "{}: {stalls:?}", brief(&json));
+    assert_eq!(stalls[0]["pid"], worker, "{stalls:?}");
+    let why = stalls[0]["why"].as_str().unwrap();
+    assert!(
+        why.contains("past the bound") && why.contains("state D"),
+        "{why}"
+    );
+    assert_eq!(json["restarts"], 1, "{}", brief(&json));
+    assert_eq!(Counts::of(&json), ladder_counts(100_000_000));
+    wait_until(PATIENCE, "the sleeping child to die", || dead(sleeper));
+}
+
 /// Sets the open-file limit (soft, hard) of the supervisor to be started.
 fn nofile(soft: u64, hard: u64) -> impl FnOnce(&mut Command) {
     move |command: &mut Command| {
