@@ -49,6 +49,11 @@ fn count(events: &[Value], name: &str) -> usize {
     events.iter().filter(|e| e["event"] == name).count()
 }
 
+/// The `stalled` events.
+fn stalled(events: &[Value]) -> Vec<&Value> {
+    events.iter().filter(|e| e["event"] == "stalled").collect()
+}
+
 /// A run long enough to be paused and interrupted (on the ladder, so its
 /// counts are known).
 fn long_run() -> String {
@@ -203,11 +208,7 @@ fn oversubscription_is_slowness_not_failure() {
         let done = run.wait_timeout(Duration::from_secs(900));
         assert_eq!(done.code, Some(0), "stderr: {}", done.stderr);
         let json = done.json();
-        let stalls: Vec<&Value> = done
-            .events
-            .iter()
-            .filter(|e| e["event"] == "stalled")
-            .collect();
+        let stalls = stalled(&done.events);
         assert!(stalls.is_empty(), "{}: {stalls:?}", brief(&json));
         assert_eq!(json["restarts"], 0, "{}", brief(&json));
         assert_eq!(Counts::of(&json), Counts::of(&clean));
@@ -240,10 +241,8 @@ fn stopped_spinning_and_deadlocked_workers_are_still_found() {
     assert_eq!(done.code, Some(0), "{done:?}");
     let json = done.json();
     assert_eq!(Counts::of(&json), ladder_counts(100_000_000));
-    let whys: Vec<String> = done
-        .events
+    let whys: Vec<String> = stalled(&done.events)
         .iter()
-        .filter(|e| e["event"] == "stalled")
         .map(|e| format!("{} {}", e["slot"], e["why"]))
         .collect();
     assert_eq!(whys.len(), 3, "{whys:?}");
@@ -256,10 +255,15 @@ fn stopped_spinning_and_deadlocked_workers_are_still_found() {
     }
 }
 
-/// Finds, while `run` goes on, a worker held in uninterruptible sleep
-/// (state `D`) by the `uninterruptible` fault, and the child holding it
-/// there; panics if none is seen.
-fn worker_in_the_kernel(run: &Run) -> (i32, Ident) {
+/// Starts a run of [1, 10^8] on 2 workers with `timing` (stall timeout,
+/// heartbeat) whose slot 0 is held in uninterruptible sleep (state `D`) by
+/// the `uninterruptible` fault; finds that worker while the run goes on,
+/// and the child holding it there (panics if none is seen).
+fn worker_in_the_kernel(timing: &[&str]) -> (Run, i32, Ident) {
+    let mut args = vec!["--max", "100000000", "--procs", "2"];
+    args.extend_from_slice(timing);
+    args.extend(["--inject", "uninterruptible:0", "--json", "--quiet"]);
+    let run = Run::start_with_events(&args);
     let mut found = None;
     wait_until(PATIENCE, "a worker in state D", || {
         found = run.children().into_iter().find_map(|(pid, state)| {
@@ -268,7 +272,8 @@ fn worker_in_the_kernel(run: &Run) -> (i32, Ident) {
         });
         found.is_some()
     });
-    found.unwrap()
+    let (worker, sleeper) = found.unwrap();
+    (run, worker, sleeper)
 }
 
 /// A worker waiting uninterruptibly in the kernel (as a page fault waits
@@ -277,19 +282,7 @@ fn worker_in_the_kernel(run: &Run) -> (i32, Ident) {
 #[test]
 fn a_worker_waiting_in_the_kernel_is_slow_not_stuck() {
     let _serial = serial();
-    let run = Run::start_with_events(&[
-        "--max",
-        "100000000",
-        "--procs",
-        "2",
-        "--stall-timeout",
-        "1s",
-        "--inject",
-        "uninterruptible:0",
-        "--json",
-        "--quiet",
-    ]);
-    let (_, sleeper) = worker_in_the_kernel(&run);
+    let (run, _, sleeper) = worker_in_the_kernel(&["--stall-timeout", "1s"]);
     let done = run.wait();
     assert_eq!(done.code, Some(0), "{done:?}");
     let json = done.json();
@@ -314,29 +307,12 @@ fn a_worker_waiting_in_the_kernel_is_slow_not_stuck() {
 fn a_worker_in_the_kernel_past_the_hard_bound_is_stuck() {
     let _serial = serial();
     // 30 × 100 ms = 3 s, well within the fault's 5 s wait.
-    let run = Run::start_with_events(&[
-        "--max",
-        "100000000",
-        "--procs",
-        "2",
-        "--stall-timeout",
-        "100ms",
-        "--heartbeat",
-        "50ms",
-        "--inject",
-        "uninterruptible:0",
-        "--json",
-        "--quiet",
-    ]);
-    let (worker, sleeper) = worker_in_the_kernel(&run);
+    let (run, worker, sleeper) =
+        worker_in_the_kernel(&["--stall-timeout", "100ms", "--heartbeat", "50ms"]);
     let done = run.wait();
     assert_eq!(done.code, Some(0), "{done:?}");
     let json = done.json();
-    let stalls: Vec<&Value> = done
-        .events
-        .iter()
-        .filter(|e| e["event"] == "stalled")
-        .collect();
+    let stalls = stalled(&done.events);
     assert_eq!(stalls.len(), 1, "{}: {stalls:?}", brief(&json));
     assert_eq!(stalls[0]["pid"], worker, "{stalls:?}");
     let why = stalls[0]["why"].as_str().unwrap();
