@@ -27,6 +27,20 @@ pub fn reset_signals() -> Result<(), String> {
         .map_err(|e| format!("cannot reset SIGCHLD: {e}"))
 }
 
+/// Whether `sig` was left ignored by whoever started the supervisor:
+/// `nohup` ignores SIGHUP, and a shell without job control ignores SIGINT
+/// in the jobs it starts with `&`. Such a signal is left ignored, as Unix
+/// programs do (a blocked signal would still be queued to the signalfd,
+/// ignored or not, so the caller leaves it out of the mask).
+pub fn is_ignored(sig: Signal) -> bool {
+    let mut old = std::mem::MaybeUninit::<libc::sigaction>::uninit();
+    // SAFETY: with a null new action, sigaction only writes the current one
+    // into `old`, a buffer of the right type; it changes nothing.
+    let read = unsafe { libc::sigaction(sig as libc::c_int, std::ptr::null(), old.as_mut_ptr()) };
+    // SAFETY: sigaction filled `old` when it returned 0.
+    read == 0 && unsafe { old.assume_init() }.sa_sigaction == libc::SIG_IGN
+}
+
 /// Makes sure descriptors 0, 1 and 2 are open (on /dev/null if they were
 /// closed), so no pipe or file the run opens lands on them.
 pub fn fill_standard_descriptors() {

@@ -33,6 +33,7 @@ use crate::cli::{Config, Mode};
 use crate::events::{ChunkRef, Event, EventLog};
 use crate::health::{RestartPolicy, StallRule, StallTimeout, Verdict};
 use crate::hosts::Host;
+use crate::inherited;
 use crate::launch::{Launcher, Remote, Start, StderrLines, launch_failure};
 use crate::mp::{Pipes, poll_timeout};
 use crate::progress::{self, SlotLine, SlotTally, Snapshot};
@@ -295,6 +296,23 @@ const SIGNALS: [Signal; 6] = [
     Signal::SIGCONT,
 ];
 
+/// Whether SIGINT, SIGTERM or SIGHUP is waiting in the signalfd: a stop
+/// that arrived after this turn's signals were read.
+fn stop_signal_pending() -> bool {
+    let mut pending = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigpending writes the set of pending signals into `pending`,
+    // a buffer of the right type, and changes nothing.
+    if unsafe { libc::sigpending(pending.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    // SAFETY: sigpending filled it when it returned 0.
+    let pending = unsafe { pending.assume_init() };
+    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP]
+        .into_iter()
+        // SAFETY: sigismember only reads the set.
+        .any(|sig| unsafe { libc::sigismember(&pending, sig) } == 1)
+}
+
 fn backoff(failures_in_a_row: u32) -> Duration {
     BACKOFF
         .saturating_mul(1 << failures_in_a_row.saturating_sub(1).min(16))
@@ -311,7 +329,11 @@ impl<'a> Supervisor<'a> {
     ) -> Result<Supervisor<'a>, Fatal> {
         let mut mask = SigSet::empty();
         for sig in SIGNALS {
-            mask.add(sig);
+            // A stop signal the supervisor was started with ignored (nohup)
+            // stays ignored; SIGCHLD was reset to its default before.
+            if sig == Signal::SIGCHLD || sig == Signal::SIGCONT || !inherited::is_ignored(sig) {
+                mask.add(sig);
+            }
         }
         let mut old_mask = SigSet::empty();
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old_mask))
@@ -1502,6 +1524,12 @@ impl<'a> Supervisor<'a> {
             chunk: chunk.map(ChunkRef::from),
         });
         let h = s.host;
+        if self.stop.is_some() || stop_signal_pending() {
+            // The run is stopping: a worker that ends now (killed along with
+            // the supervisor, by `killall` say) costs its chunk nothing.
+            self.schedule.release(slot);
+            return Follow::Nothing;
+        }
         match cause {
             Cause::HostDown => {
                 // Not the chunk's fault: it goes back without a failure.

@@ -510,6 +510,92 @@ fn absurd_durations_are_usage_errors() {
     ]);
 }
 
+/// `killall supervisor` (the fork-started workers share its name) signals
+/// the workers and the supervisor at once: the workers' deaths, seen in the
+/// same turn as the supervisor's SIGTERM, cost their chunks nothing (here
+/// one failure would quarantine a chunk). The supervisor is held stopped
+/// while the signals land, so they all wait for the same turn.
+#[test]
+fn workers_dying_with_the_supervisor_are_not_charged() {
+    let _serial = serial();
+    let run = Run::start_with_events(&[
+        "--max",
+        "1000000000000",
+        "--procs",
+        "2",
+        "--max-attempts",
+        "1",
+        "--json",
+        "--quiet",
+    ]);
+    let workers = run.wait_for_workers(2);
+    signal(run.pid, libc::SIGSTOP);
+    wait_until(Duration::from_secs(10), "the supervisor to stop", || {
+        stat(run.pid).is_some_and(|s| s.state == 'T')
+    });
+    for &w in &workers {
+        signal(w, libc::SIGTERM);
+    }
+    signal(run.pid, libc::SIGTERM);
+    wait_until(Duration::from_secs(10), "the workers to die", || {
+        workers
+            .iter()
+            .all(|&w| stat(w).is_none_or(|s| s.state == 'Z'))
+    });
+    signal(run.pid, libc::SIGCONT);
+    let done = run.wait();
+    assert_eq!(done.code, Some(143), "{done:?}");
+    let json = done.json();
+    assert_eq!(json["quarantined"], serde_json::json!([]), "{json}");
+    for kind in ["requeued", "quarantined", "split"] {
+        assert_eq!(count(&done.events, kind), 0, "{kind}: {:?}", done.events);
+    }
+}
+
+/// Started under `nohup` (SIGHUP ignored) from a shell without job control
+/// (SIGINT ignored, as for `cmd &` in a script), the supervisor leaves both
+/// ignored: a hang-up or a Ctrl-C does not stop it, SIGTERM still does.
+#[test]
+fn signals_left_ignored_stay_ignored() {
+    let _serial = serial();
+    let nohup = |command: &mut Command| {
+        // SAFETY: signal(2) with SIG_IGN is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+    };
+    let run = Run::start_custom(
+        &[
+            "--max",
+            "1000000000000",
+            "--procs",
+            "2",
+            "--json",
+            "--quiet",
+        ],
+        true,
+        nohup,
+    );
+    let workers = run.wait_for_workers(2);
+    run.signal(libc::SIGHUP);
+    run.signal(libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        run.workers(),
+        workers,
+        "the run goes on with the same workers"
+    );
+    assert_eq!(count(&run.events(), "shutdown"), 0, "{:?}", run.events());
+    run.signal(libc::SIGTERM);
+    let done = run.wait();
+    assert_eq!(done.code, Some(143), "{done:?}");
+    assert_eq!(done.json()["interrupted"], "SIGTERM");
+}
+
 /// A parent that left SIGCHLD ignored (it survives exec) would have the
 /// kernel reap workers itself. The supervisor resets it: an abort and a
 /// segfault are reported as what they were.

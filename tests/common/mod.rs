@@ -283,13 +283,20 @@ impl Run {
         if events {
             command.arg("--events").arg(dir.path().join("events.jsonl"));
         }
-        // SAFETY: only async-signal-safe calls (fcntl) between fork and exec.
+        // SAFETY: only async-signal-safe calls (fcntl, signal) between fork
+        // and exec.
         unsafe {
             command.pre_exec(move || {
                 // Whatever this process inherited (a harness's or a shell's
                 // descriptors) is not passed on: close-on-exec for all.
                 for fd in 3..4096 {
                     libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                }
+                // Nor the stop signals' dispositions: a harness started as a
+                // background job (`cargo test &` from a script) has SIGINT
+                // ignored, and the supervisor keeps an ignored one ignored.
+                for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM, libc::SIGTSTP] {
+                    libc::signal(sig, libc::SIG_DFL);
                 }
                 if extra_fd && libc::fcntl(devnull_fd, libc::F_DUPFD, EXTRA_FD) < 0 {
                     return Err(std::io::Error::last_os_error());
