@@ -48,6 +48,12 @@ enum Mode {
     /// Never sends a Done: Progress frames for the chunk, forever, with a
     /// count that does not grow.
     NeverFinishing,
+    /// Never sends a Done: Progress frames for the chunk, forever, each
+    /// one number further (its worker's own Progress frames dropped).
+    Creeping,
+    /// Says, before each Done, that it has done 2^64 − 1 numbers of the
+    /// chunk.
+    ProgressPastTheEnd,
     /// Sends Progress frames and never Hello.
     ProgressBeforeHello,
     /// Floods the supervisor with Progress frames, 64 KiB at a time, as
@@ -62,7 +68,7 @@ enum Mode {
     Honest,
 }
 
-const MODES: [(&str, Mode); 13] = [
+const MODES: [(&str, Mode); 15] = [
     ("shift-counts", Mode::ShiftCounts),
     ("hide-perfect", Mode::HidePerfect),
     ("claim-first-perfect", Mode::ClaimFirstPerfect),
@@ -71,6 +77,8 @@ const MODES: [(&str, Mode); 13] = [
     ("inflate-sigma", Mode::InflateSigma),
     ("deaf", Mode::Deaf),
     ("never-finishing", Mode::NeverFinishing),
+    ("creeping", Mode::Creeping),
+    ("progress-past-the-end", Mode::ProgressPastTheEnd),
     ("progress-before-hello", Mode::ProgressBeforeHello),
     ("flood", Mode::Flood),
     ("trickle", Mode::Trickle),
@@ -82,7 +90,7 @@ const MODES: [(&str, Mode); 13] = [
 const TRICKLE: Duration = Duration::from_millis(200);
 
 /// The gap between two repeated Progress frames (never-finishing,
-/// progress-before-hello).
+/// creeping, progress-before-hello).
 const REPEAT: Duration = Duration::from_millis(50);
 
 /// How much Σσ [`Mode::ShiftSigma`] moves.
@@ -233,6 +241,22 @@ impl Proxy {
             }
             (NeverFinishing, FromWorker::Done { chunk, .. }) => {
                 repeat(&self.out, FromWorker::Progress { chunk, done: 1 });
+            }
+            (Creeping, FromWorker::Progress { .. }) => return,
+            (Creeping, FromWorker::Done { chunk, .. }) => {
+                for done in 1.. {
+                    send(&self.out, &FromWorker::Progress { chunk, done });
+                    thread::sleep(REPEAT);
+                }
+                unreachable!("a u64 of 50 ms steps outlasts the run");
+            }
+            (ProgressPastTheEnd, done @ FromWorker::Done { chunk, .. }) => {
+                let past = FromWorker::Progress {
+                    chunk,
+                    done: u64::MAX,
+                };
+                send(&self.out, &past);
+                done
             }
             (_, FromWorker::Done { chunk, mut result }) => {
                 self.done_count += 1;

@@ -19,7 +19,10 @@
 //! - whatever it looks like, silence past [`HARD_BOUND_STALLS`] stall
 //!   timeouts is stuck, so nothing waits forever.
 //!
-//! A remote worker cannot be looked at: its silence is wall-clock.
+//! A remote worker cannot be looked at: its silence is wall-clock, and so
+//! is its pace: one busy on a chunk past the hard bound that, at its pace so
+//! far, is still more than the hard bound from the chunk's end is stuck,
+//! however often it says it progresses (it creeps, and never finishes).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -141,6 +144,25 @@ impl StallRule {
     /// with half a core uses more than an honest worker's allowance in it.
     pub fn window(&self) -> Duration {
         (self.heartbeat + HONEST_SLACK).saturating_mul(2)
+    }
+
+    /// Whether a worker busy for `busy` on a chunk of `len` numbers, `done`
+    /// of them done, creeps: past the hard bound, and at its pace so far
+    /// still more than the hard bound from the end. An honest worker that
+    /// slow would need over twice the bound for one chunk.
+    pub fn creeping(&self, busy: Duration, done: u64, len: u64) -> Option<String> {
+        let bound = self.timeout.0.saturating_mul(HARD_BOUND_STALLS);
+        if busy < bound {
+            return None;
+        }
+        let busy_s = busy.as_secs_f64();
+        let more_s = busy_s * len.saturating_sub(done) as f64 / done.max(1) as f64;
+        (more_s > bound.as_secs_f64()).then(|| {
+            format!(
+                "too slow to finish: {done} of {len} numbers in {busy_s:.1}s, {more_s:.0}s \
+                 more at that pace, past the bound of {HARD_BOUND_STALLS} stall timeouts"
+            )
+        })
     }
 
     /// Judges a worker silent for `silent` (past the stall timeout) whose
@@ -297,6 +319,24 @@ mod tests {
         assert_eq!(ProcStat::parse("garbage"), None);
         let me = ProcStat::read("/proc/thread-self").unwrap();
         assert_eq!(me.state, 'R');
+    }
+
+    #[test]
+    fn a_worker_that_creeps_is_stuck_past_the_bound() {
+        let rule = StallRule {
+            timeout: StallTimeout(Duration::from_secs(2)),
+            heartbeat: Duration::from_millis(100),
+        };
+        let secs = Duration::from_secs;
+        // Within the bound (60 s), however slow.
+        assert_eq!(rule.creeping(secs(59), 1, 1 << 22), None);
+        // Past it: near its end, or far from it.
+        assert_eq!(rule.creeping(secs(61), 3 << 20, 1 << 22), None);
+        assert_eq!(rule.creeping(secs(100), 3 << 20, 1 << 22), None);
+        let why = rule.creeping(secs(61), 1000, 1 << 22).expect("creeps");
+        assert!(why.contains("1000 of 4194304 numbers in 61.0s"), "{why}");
+        assert!(rule.creeping(secs(61), 0, 1 << 22).is_some());
+        assert!(rule.creeping(secs(130), 1 << 21, 1 << 22).is_some());
     }
 
     #[test]

@@ -1098,6 +1098,12 @@ impl<'a> Supervisor<'a> {
     }
 
     fn declare_stalled(&mut self, slot: usize, silent: Duration, why: String) {
+        let cause = self.note_stalled(slot, silent, why);
+        self.end(slot, cause);
+    }
+
+    /// Counts and reports a worker judged stuck; the cause to end it with.
+    fn note_stalled(&mut self, slot: usize, silent: Duration, why: String) -> Cause {
         self.stalls += 1;
         // A worker that was using a lot of memory says so (a leak, say).
         let rss_bytes = self.slots[slot]
@@ -1113,7 +1119,7 @@ impl<'a> Supervisor<'a> {
             why: why.clone(),
             rss_bytes,
         });
-        self.end(slot, Cause::Stalled(why));
+        Cause::Stalled(why)
     }
 
     /// Waits until `deadline` (forever if `None`) for events and handles
@@ -1388,10 +1394,31 @@ impl<'a> Supervisor<'a> {
             }
             _ if !w.ready() => Some(Cause::BadFrame("a frame before its Hello".into())),
             FromWorker::Progress { done, .. } => {
+                let Phase::Busy(c) = w.phase else {
+                    return None;
+                };
+                if done > c.len() {
+                    return Some(Cause::BadFrame(format!(
+                        "progress of {done} numbers in a chunk of {}",
+                        c.len()
+                    )));
+                }
                 // Only progress that advances counts as being heard from.
-                if matches!(w.phase, Phase::Busy(_)) && done > w.progress {
+                let advances = done > w.progress;
+                if advances {
                     w.progress = done;
                     w.hear(now);
+                }
+                // A remote worker cannot be looked at: one that creeps
+                // forward and never finishes is judged by its pace.
+                let busy = now.saturating_duration_since(w.busy_since);
+                let creeping = w
+                    .remote
+                    .then(|| self.stall.creeping(busy, w.progress, c.len()));
+                if let Some(Some(why)) = creeping {
+                    return Some(self.note_stalled(slot, busy, why));
+                }
+                if advances {
                     self.note_recovery(slot);
                 }
                 None

@@ -535,6 +535,59 @@ fn a_worker_that_never_finishes_is_stalled() {
     assert!(event_in(&done, "stalled", 1), "{:?}", done.events);
 }
 
+/// Progress one number at a time, and never a Done: past the hard bound
+/// (30 stall timeouts, 6 s here) at a pace that would need far longer, the
+/// worker is stuck, and its chunk is redone.
+#[test]
+fn a_worker_that_creeps_is_stalled() {
+    let _serial = serial();
+    let expected = clean(&RANGE);
+    let flags = [
+        "--stall-timeout",
+        "200ms",
+        "--heartbeat",
+        "100ms",
+        "--json",
+        "--inject",
+        "hang:0",
+    ];
+    let done =
+        on_hosts("localhost:1,creeping:1", &RANGE, &flags).wait_timeout(Duration::from_secs(120));
+    let json = assert_exact(&done, &expected);
+    assert!(
+        liar(&json, "creeping")["failures"].as_u64() > Some(0),
+        "{json}"
+    );
+    let stalled: Vec<&serde_json::Value> = done
+        .events
+        .iter()
+        .filter(|e| e["event"] == "stalled" && e["slot"] == 1)
+        .collect();
+    assert!(!stalled.is_empty(), "{:?}", done.events);
+    let why = stalled[0]["why"].as_str().unwrap();
+    assert!(why.contains("too slow to finish"), "{why}");
+}
+
+#[test]
+fn progress_past_the_chunks_end_is_a_bad_frame() {
+    let _serial = serial();
+    let expected = clean(&RANGE);
+    let done = beside_honest("progress-past-the-end", &RANGE, &["--inject", "hang:0"]);
+    let json = assert_exact(&done, &expected);
+    assert!(
+        liar(&json, "progress-past-the-end")["failures"].as_u64() > Some(0),
+        "{json}"
+    );
+    assert!(
+        done.events.iter().any(|e| e["event"] == "died"
+            && e["cause"]
+                .as_str()
+                .is_some_and(|c| c.contains("progress of"))),
+        "{:?}",
+        done.events
+    );
+}
+
 #[test]
 fn progress_before_hello_is_a_bad_frame() {
     let _serial = serial();
