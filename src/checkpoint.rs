@@ -110,8 +110,9 @@ pub const MAX_RANGES: usize = 1 << 14;
 /// its range within what the program supports and a positive chunk size;
 /// its finished ranges non-empty, ascending, disjoint and inside
 /// `[min, max]`; its counts adding up to the numbers finished; its perfect
-/// numbers ascending, inside the finished ranges and each confirmed
-/// ([`verify::is_perfect`]); its Σσ equal to the identity over the finished
+/// numbers ascending, inside the finished ranges, each confirmed
+/// ([`verify::is_perfect`]) and none of [`verify::PERFECT`] inside them left
+/// out; its Σσ equal to the identity over the finished
 /// ranges. The error says the first thing wrong, in one line.
 pub fn validate(j: &Journal) -> Result<(), String> {
     let (min, max) = (j.min, j.max);
@@ -178,6 +179,16 @@ pub fn validate(j: &Journal) -> Result<(), String> {
     }
     if let Some(n) = r.perfect.iter().find(|&&n| !verify::is_perfect(n)) {
         return Err(format!("it claims {n} perfect, which it is not"));
+    }
+    // A perfect number left out (counted deficient instead) changes neither
+    // the count nor Σσ: the list must hold every one inside the ranges.
+    if let Some(n) = verify::PERFECT
+        .iter()
+        .find(|&&n| inside(n) && !r.perfect.contains(&n))
+    {
+        return Err(format!(
+            "it leaves out {n}, a perfect number inside its finished ranges"
+        ));
     }
     // Σσ over the ranges: contiguous ones telescope, so S is evaluated at
     // each range's end and before each range's start.
@@ -497,6 +508,22 @@ mod tests {
                 j.result.abundant -= 1;
             },
             "30 perfect, which it is not",
+        );
+        // A perfect number left out, counted deficient: the counts and Σσ
+        // still agree, only the list of perfect numbers gives it away.
+        refused(
+            &|j| {
+                j.result.perfect = vec![6];
+                j.result.deficient += 1;
+            },
+            "leaves out 28",
+        );
+        refused(
+            &|j| {
+                j.result.perfect.clear();
+                j.result.deficient += 2;
+            },
+            "leaves out 6",
         );
         refused(&|j| (j.min, j.max) = (10, 9), "[10, 9]");
         refused(&|j| j.max = MAX_SUPPORTED + 1, "not within");

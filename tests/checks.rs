@@ -112,6 +112,22 @@ fn forged_journals_exit_2_and_are_left_untouched() {
         },
         "299999 perfect, which it is not",
     );
+    // The reverse: perfect numbers left out and counted deficient. The
+    // counts and Σσ still agree; only the list gives it away.
+    refused_journal(
+        |j| {
+            j.result.deficient += j.result.perfect.len() as u64;
+            j.result.perfect.clear();
+        },
+        "leaves out 6",
+    );
+    refused_journal(
+        |j| {
+            j.result.perfect.retain(|&n| n != 8128);
+            j.result.deficient += 1;
+        },
+        "leaves out 8128",
+    );
 }
 
 #[test]
