@@ -176,9 +176,11 @@ impl Schedule {
             in_flight: BTreeMap::new(),
             result: Tally::default(),
             done: RangeSet::default(),
-            // Room for every chunk the range cuts into (address space
-            // only: untouched pages cost no memory).
-            ledger: Vec::with_capacity(((max - min) / size + 1).min(1 << 24) as usize),
+            // Grown as chunks are counted, nothing reserved for the whole
+            // range: a worker started by fork inherits the supervisor's
+            // address space, and `--worker-mem` (RLIMIT_AS) counts even
+            // untouched pages of a reservation.
+            ledger: Vec::new(),
             ledger_sorted: true,
             quarantined: Vec::new(),
             policy,

@@ -675,3 +675,39 @@ fn a_poison_number_at_default_settings_is_quarantined() {
     assert_eq!(json["sigma_sum_verified"], true, "{json}");
     assert_eq!(json["interrupted"], Value::Null, "{json}");
 }
+
+/// `--worker-mem` on a range of very many chunks: 10^13 in chunks of 16384
+/// is 6·10^8 chunks. Nothing the supervisor holds for the range may count
+/// against a forked worker's address space (a ledger reserved for every
+/// chunk took ~940 MB of it, and every worker died allocating). Stopped by
+/// SIGTERM once chunks are counted: no worker died on the way.
+#[test]
+fn worker_mem_holds_on_a_range_of_very_many_chunks() {
+    let _serial = serial();
+    let mut run = Run::start_with_events(&[
+        "--max",
+        "1e13",
+        "--chunk",
+        "16384",
+        "--worker-mem",
+        "256MiB",
+        "--procs",
+        "1",
+        "--start-method",
+        "fork",
+        "--json",
+        "--quiet",
+    ]);
+    // Some chunks counted, or the run already over (as it was with the
+    // reservation: restart intensity exceeded, exit 4).
+    wait_until(PATIENCE, "chunks counted or the run over", || {
+        count(&run.events(), "finished") >= 10 || !run.running()
+    });
+    run.signal(libc::SIGTERM);
+    let done = run.wait();
+    assert_eq!(count(&done.events, "died"), 0, "{}", done.stderr);
+    assert_eq!(done.code, Some(143), "{}", done.stderr);
+    let json = done.json();
+    assert_eq!(json["restarts"], 0, "{json}");
+    assert!(json["checked"].as_u64() >= Some(10 * 16384), "{json}");
+}
