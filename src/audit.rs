@@ -94,7 +94,8 @@ pub enum Finding {
     /// `by`, `(host, slot)` (the first whose answer it was; `None`: the
     /// supervisor's own, which no worker gave).
     /// `losers` are the hosts whose answers differed from it, each with
-    /// what differed.
+    /// what differed: `by`'s own host too, if another of its workers
+    /// answered wrong (the chunk is then revoked with the rest of its work).
     Settled {
         lo: u64,
         hi: u64,
@@ -257,13 +258,14 @@ impl Audit {
         by: Option<(usize, usize)>,
         by_supervisor: bool,
     ) -> Finding {
-        let host = by.map(|(h, _)| h);
         let check = self.checks.remove(&id).expect("open");
         self.verified += 1;
+        // Every host that gave a wrong answer loses, the winner's own
+        // included (another of its workers gave the right one): a host that
+        // answers wrong once is not to be believed.
         let mut losers: Vec<(usize, String)> = Vec::new();
         for o in &check.opinions {
             if let Err(what) = verify::compare(&o.result, &result)
-                && Some(o.host) != host
                 && !losers.iter().any(|(h, _)| *h == o.host)
             {
                 losers.push((o.host, what));
@@ -397,6 +399,50 @@ mod tests {
         };
         assert_eq!((by, losers.len()), (None, 2));
         assert_eq!((a.verified, a.mismatches, a.arbitrated), (2, 2, 2));
+    }
+
+    /// The right answer from one of a host's workers does not excuse the
+    /// wrong one from another: the host loses all the same.
+    #[test]
+    fn a_wrong_answer_loses_whoever_gave_the_right_one() {
+        let mut a = Audit::with_seed(vec![Policy::default_for(false); 2], 1);
+        // Decided by the supervisor: the only host lied in slot 2.
+        let id = a.open(1, 10, opinion(1, 2, 300, result(3, 7)));
+        a.opine(id, opinion(1, 3, 301, result(1, 9)));
+        let Finding::Settled { by, losers, .. } = a.arbitrate(id, result(1, 9)).unwrap() else {
+            panic!("settled")
+        };
+        assert_eq!(by, Some((1, 3)));
+        assert_eq!(
+            losers,
+            vec![(1, "abundant differs: 3 against 1".to_string())]
+        );
+        // Decided by workers: two equal answers from a host, a third from
+        // the same host differing; named once.
+        let id = a.open(1, 10, opinion(1, 2, 300, result(3, 7)));
+        a.opine(id, opinion(1, 4, 302, result(2, 8)));
+        let Finding::Settled { by, losers, .. } =
+            a.opine(id, opinion(1, 3, 301, result(3, 7))).unwrap()
+        else {
+            panic!("settled")
+        };
+        assert_eq!(by, Some((1, 2)));
+        assert_eq!(
+            losers,
+            vec![(1, "abundant differs: 2 against 3".to_string())]
+        );
+        // Another host's wrong answer loses as before; the winner's host,
+        // all of whose answers were right, does not.
+        let id = a.open(1, 10, opinion(0, 0, 50, result(3, 7)));
+        a.opine(id, opinion(1, 3, 301, result(1, 9)));
+        let Finding::Settled { by, losers, .. } =
+            a.opine(id, opinion(1, 2, 300, result(1, 9))).unwrap()
+        else {
+            panic!("settled")
+        };
+        assert_eq!(by, Some((1, 3)));
+        assert_eq!(losers.len(), 1);
+        assert_eq!(losers[0].0, 0);
     }
 
     #[test]

@@ -449,6 +449,39 @@ fn a_liar_alone_is_caught_and_nothing_is_claimed() {
     assert!(json["revoked_chunks"].as_u64() > Some(0), "{json}");
 }
 
+/// A liar alone, every chunk double-checked: its one worker answers its
+/// third chunk wrong and the replica right, so the supervisor's own answer
+/// agrees with one of the liar's. The host is caught lying all the same (a
+/// right answer does not excuse a wrong one); nothing trustworthy is left,
+/// so the run stops (exit 4) as when every host is down.
+#[test]
+fn a_liar_s_own_right_answer_does_not_excuse_its_wrong_one() {
+    let _serial = serial();
+    let done = on_hosts(
+        "inflate-sigma:1",
+        &RANGE,
+        &["--verify-sample", "1", "--json"],
+    )
+    .wait_timeout(Duration::from_secs(120));
+    assert_eq!(done.code, Some(4), "{done:?}");
+    let json = done.json();
+    assert_eq!(json["sigma_sum_verified"], false, "{json}");
+    assert_eq!(json["complete"], false, "{json}");
+    assert_eq!(liar(&json, "inflate-sigma")["state"], "down", "{json}");
+    assert_eq!(
+        (json["mismatches"].as_u64(), json["arbitrated"].as_u64()),
+        (Some(1), Some(1)),
+        "{json}"
+    );
+    let lost: Vec<_> = done
+        .events
+        .iter()
+        .filter(|e| e["event"] == "verified" && e["losers"] == serde_json::json!(["inflate-sigma"]))
+        .collect();
+    assert_eq!(lost.len(), 1, "{:?}", done.events);
+    assert_eq!(lost[0]["by"], "the supervisor", "{}", lost[0]);
+}
+
 /// Workers that die while chunks are under double-check (an abort and a
 /// segfault, one in each of two slots' next workers, whatever they hold
 /// then: first work or a replica): every chunk is still counted once, and
