@@ -103,8 +103,24 @@ fn finished_exactly(done: &[(u64, u64)]) -> u128 {
 /// about one per worker slot in flight when the run stopped plus one per
 /// quarantined range (a resumed run fills the holes first); checking one
 /// costs two evaluations of the Σσ identity (0.7 ms at 10^10, 20 to 50 ms at
-/// 10^13).
+/// 10^13), which [`MAX_IDENTITY_STEPS`] bounds further.
 pub const MAX_RANGES: usize = 1 << 14;
+
+/// The most work checking a journal's Σσ may take, in steps of the
+/// identity's loop: S(x) takes ⌊√x⌋ of them, 3.5 to 8 ns each (11 to 25 ms
+/// at 10^13). 4·10^8 steps is 1.4 to 3 s: about 63 ranges up to 10^13, 200
+/// up to 10^12, 2000 up to 10^10, and all [`MAX_RANGES`] below 1.4·10^8.
+/// Without it a forged journal of [`MAX_RANGES`] ranges near 10^13 took
+/// minutes to refuse.
+pub const MAX_IDENTITY_STEPS: u64 = 400_000_000;
+
+/// The steps of the identity's loop checking the Σσ of `done` takes: S is
+/// evaluated at each range's end and before its start.
+fn identity_steps(done: &[(u64, u64)]) -> u64 {
+    done.iter()
+        .map(|&(lo, hi)| hi.isqrt() + (lo - 1).isqrt())
+        .sum()
+}
 
 /// Checks that a journal's content is possible, whatever its checksum:
 /// its range within what the program supports and a positive chunk size;
@@ -112,8 +128,9 @@ pub const MAX_RANGES: usize = 1 << 14;
 /// `[min, max]`; its counts adding up to the numbers finished; its perfect
 /// numbers ascending, inside the finished ranges, each confirmed
 /// ([`verify::is_perfect`]) and none of [`verify::PERFECT`] inside them left
-/// out; its Σσ equal to the identity over the finished
-/// ranges. The error says the first thing wrong, in one line.
+/// out; its Σσ equal to the identity over the finished ranges, if that
+/// takes at most [`MAX_IDENTITY_STEPS`] (the only check that is not cheap,
+/// so the last). The error says the first thing wrong, in one line.
 pub fn validate(j: &Journal) -> Result<(), String> {
     let (min, max) = (j.min, j.max);
     if !(1 <= min && min <= max && max <= MAX_SUPPORTED) {
@@ -188,6 +205,17 @@ pub fn validate(j: &Journal) -> Result<(), String> {
     {
         return Err(format!(
             "it leaves out {n}, a perfect number inside its finished ranges"
+        ));
+    }
+    // Refused before any evaluation. An honest journal has about one range
+    // per worker in flight when its run stopped: 63 of them fit at 10^13.
+    if identity_steps(&j.done) > MAX_IDENTITY_STEPS {
+        let top = j.done.last().expect("steps, so ranges").1;
+        let fit = (MAX_IDENTITY_STEPS / (2 * top.isqrt())).min(MAX_RANGES as u64);
+        return Err(format!(
+            "its {} finished ranges up to {top} are too many to check against the \
+             Σσ identity (about {fit} can be, at that size)",
+            j.done.len()
         ));
     }
     // Σσ over the ranges: contiguous ones telescope, so S is evaluated at
@@ -547,6 +575,45 @@ mod tests {
             })
             .is_ok()
         );
+    }
+
+    /// `n` ranges of 1000 numbers, 10^6 apart, ending at 10^13.
+    fn ranges_near_10_13(n: u64) -> Vec<(u64, u64)> {
+        (0..n)
+            .rev()
+            .map(|i| {
+                let hi = 10_000_000_000_000 - i * 1_000_000;
+                (hi - 999, hi)
+            })
+            .collect()
+    }
+
+    /// A journal fragmented into as many ranges near 10^13 as the identity
+    /// can check in a second or two is checked; one more is refused before
+    /// any evaluation (a forged one of MAX_RANGES took minutes to refuse).
+    #[test]
+    fn a_journal_too_costly_to_check_is_refused_at_once() {
+        const MAX: u64 = 10_000_000_000_000;
+        let fit = MAX_IDENTITY_STEPS / (2 * MAX.isqrt());
+        assert_eq!(fit, 63);
+        let done = ranges_near_10_13(fit);
+        let honest = Journal::new(1, MAX, 1 << 22, done.clone(), result_over(MAX, &done));
+        assert_eq!(validate(&honest), Ok(()));
+
+        for n in [fit + 1, MAX_RANGES as u64] {
+            let done = ranges_near_10_13(n);
+            let mut forged = Journal::new(1, MAX, 1 << 22, done, ChunkResult::default());
+            forged.result.deficient = forged.finished();
+            let began = std::time::Instant::now();
+            let e = decode(&encode(&forged)).unwrap_err();
+            assert!(
+                e.contains(&format!("its {n} finished ranges up to {MAX} are too many"))
+                    && e.contains("about 63 can be"),
+                "{e}"
+            );
+            // Not after 2 evaluations a range at 10^13, 11 ms or more each.
+            assert!(began.elapsed().as_secs_f64() < 1.0, "{:?}", began.elapsed());
+        }
     }
 
     #[test]

@@ -130,6 +130,40 @@ fn forged_journals_exit_2_and_are_left_untouched() {
     );
 }
 
+/// A journal forged to take long to check: the most ranges a journal may
+/// hold, spread up to 10^13, its counts adding up. Each range would cost
+/// two evaluations of the Σσ identity (minutes in all); it is refused
+/// before any, exit 2, the file untouched.
+#[test]
+fn a_journal_too_costly_to_check_is_refused_at_once() {
+    let _serial = serial();
+    const MAX: u64 = 10_000_000_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.journal");
+    let step = MAX / checkpoint::MAX_RANGES as u64;
+    let done: Vec<(u64, u64)> = (1..=checkpoint::MAX_RANGES as u64)
+        .map(|i| (i * step - 999, i * step))
+        .collect();
+    let mut j = Journal::new(1, MAX, 1 << 22, done, ChunkResult::default());
+    j.result.deficient = j.finished();
+    checkpoint::save(&path, &j).unwrap();
+    let before = fs::read(&path).unwrap();
+    let p = path.to_str().unwrap();
+    let done = Run::start(&["--max", "1e13", "--checkpoint", p, "--resume", "--json"])
+        .wait_timeout(Duration::from_secs(30));
+    assert_eq!(done.code, Some(2), "{done:?}");
+    assert!(done.stdout.is_empty(), "no summary: {done:?}");
+    assert_eq!(done.stderr.lines().count(), 1, "one clear line: {done:?}");
+    assert!(
+        done.stderr.contains("its 16384 finished ranges up to")
+            && done.stderr.contains("too many to check"),
+        "{}",
+        done.stderr
+    );
+    assert!(done.stderr.contains("left as it is"), "{}", done.stderr);
+    assert_eq!(fs::read(&path).unwrap(), before, "the journal is untouched");
+}
+
 #[test]
 fn a_second_run_on_the_same_journal_exits_2_naming_the_first() {
     let _serial = serial();
