@@ -14,9 +14,11 @@ use nix::sys::signal::{SigHandler, Signal, signal};
 const BASE_DESCRIPTORS: u64 = 32;
 
 /// Descriptors one worker holds in the supervisor: its two pipes' ends, and
-/// for a remote worker its stderr.
+/// for a remote worker its stderr. A worker thread's pipes have both ends
+/// in the supervisor's process, so it holds all four.
 pub const LOCAL_WORKER_DESCRIPTORS: u64 = 2;
 pub const REMOTE_WORKER_DESCRIPTORS: u64 = 3;
+pub const THREAD_WORKER_DESCRIPTORS: u64 = 4;
 
 /// Resets SIGCHLD to its default action, so exited workers stay zombies
 /// until the supervisor reaps them and reads how they ended.
@@ -56,9 +58,15 @@ pub fn fill_standard_descriptors() {
 }
 
 /// Raises the soft open-file limit to the hard one, and checks that the
-/// workers' descriptors fit under it: `Err` names the limit and the largest
-/// `--procs` that fits.
-pub fn fit_descriptors(local_workers: u64, remote_workers: u64) -> Result<(), String> {
+/// workers' descriptors fit under it: `local_workers` holding `per_local`
+/// each ([`LOCAL_WORKER_DESCRIPTORS`] for processes,
+/// [`THREAD_WORKER_DESCRIPTORS`] for threads) and `remote_workers`. `Err`
+/// names the limit and the largest `--procs` that fits.
+pub fn fit_descriptors(
+    local_workers: u64,
+    per_local: u64,
+    remote_workers: u64,
+) -> Result<(), String> {
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)
         .map_err(|e| format!("cannot read RLIMIT_NOFILE: {e}"))?;
     let limit = if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
@@ -67,15 +75,15 @@ pub fn fit_descriptors(local_workers: u64, remote_workers: u64) -> Result<(), St
         soft
     };
     let needed = BASE_DESCRIPTORS
-        .saturating_add(local_workers.saturating_mul(LOCAL_WORKER_DESCRIPTORS))
+        .saturating_add(local_workers.saturating_mul(per_local))
         .saturating_add(remote_workers.saturating_mul(REMOTE_WORKER_DESCRIPTORS));
     if needed <= limit {
         return Ok(());
     }
     let per_worker = if remote_workers > 0 {
-        REMOTE_WORKER_DESCRIPTORS
+        REMOTE_WORKER_DESCRIPTORS.max(per_local)
     } else {
-        LOCAL_WORKER_DESCRIPTORS
+        per_local
     };
     let fits = limit.saturating_sub(BASE_DESCRIPTORS) / per_worker;
     Err(format!(
@@ -93,15 +101,18 @@ mod tests {
     #[test]
     fn too_many_workers_are_refused_with_the_largest_that_fits() {
         let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
-        assert!(fit_descriptors(1, 0).is_ok());
+        assert!(fit_descriptors(1, LOCAL_WORKER_DESCRIPTORS, 0).is_ok());
         // The soft limit was raised to the hard one.
         assert_eq!(
             getrlimit(Resource::RLIMIT_NOFILE).unwrap().0,
             hard.max(soft)
         );
-        let too_many = hard.max(soft) / 2 + 1;
-        let err = fit_descriptors(too_many, 0).unwrap_err();
-        let fits = (hard.max(soft) - BASE_DESCRIPTORS) / 2;
-        assert!(err.contains(&format!("--procs {fits} or fewer")), "{err}");
+        let limit = hard.max(soft);
+        for per_worker in [LOCAL_WORKER_DESCRIPTORS, THREAD_WORKER_DESCRIPTORS] {
+            let too_many = limit / per_worker + 1;
+            let err = fit_descriptors(too_many, per_worker, 0).unwrap_err();
+            let fits = (limit - BASE_DESCRIPTORS) / per_worker;
+            assert!(err.contains(&format!("--procs {fits} or fewer")), "{err}");
+        }
     }
 }

@@ -43,16 +43,20 @@ fn main() -> ExitCode {
         Ok(cfg) => cfg,
         Err(why) => return usage_error(&why),
     };
-    if cfg.mode == Mode::Processes {
-        let remote: u64 = cfg
-            .hosts
-            .iter()
-            .filter(|h| !h.is_local())
-            .map(|h| h.slots as u64)
-            .sum();
-        if let Err(why) = inherited::fit_descriptors(cfg.procs as u64 - remote, remote) {
-            return usage_error(&why);
-        }
+    // Threads need descriptors too (both ends of their pipes), and the
+    // check is what raises a low soft limit.
+    let per_local = match cfg.mode {
+        Mode::Processes => inherited::LOCAL_WORKER_DESCRIPTORS,
+        Mode::Threads => inherited::THREAD_WORKER_DESCRIPTORS,
+    };
+    let remote: u64 = cfg
+        .hosts
+        .iter()
+        .filter(|h| !h.is_local())
+        .map(|h| h.slots as u64)
+        .sum();
+    if let Err(why) = inherited::fit_descriptors(cfg.procs as u64 - remote, per_local, remote) {
+        return usage_error(&why);
     }
     if let (Some(events), Some(journal)) = (&cfg.events, &cfg.checkpoint)
         && checkpoint::same_file(events, journal)

@@ -373,6 +373,30 @@ fn open_file_limits_are_raised_or_named() {
     assert!(line.contains("--procs 496 or fewer"), "{line}");
 }
 
+/// The same with worker threads, which hold four descriptors each in the
+/// supervisor (both ends of their two pipes): a low soft limit is raised,
+/// and past the hard one the run is refused naming the largest --procs.
+#[test]
+fn open_file_limits_are_raised_or_named_for_threads() {
+    let _serial = serial();
+    let threads = ["--mode", "threads", "--max", "2000000", "--chunk", "20000"];
+    let args =
+        |procs: &'static str| [&threads[..], &["--procs", procs, "--json", "--quiet"]].concat();
+    // 300 threads need 32 + 1200 descriptors: far past the soft 64.
+    let done = Run::start_custom(&args("300"), false, nofile(64, 4096)).wait();
+    assert_eq!(done.code, Some(0), "soft 64, hard 4096: {done:?}");
+    assert_eq!(done.json()["sigma_sum_verified"], true);
+
+    // 250 threads need 32 + 1000 > 1024 (250 processes would fit).
+    let done = Run::start_custom(&args("250"), false, nofile(1024, 1024)).wait();
+    assert_eq!(done.code, Some(2), "{done:?}");
+    assert!(done.stdout.is_empty(), "{done:?}");
+    let line = done.stderr.trim_end();
+    assert!(!line.contains('\n'), "one line: {line}");
+    assert!(line.contains("RLIMIT_NOFILE"), "{line}");
+    assert!(line.contains("--procs 248 or fewer"), "{line}");
+}
+
 /// Forks fail (EAGAIN) once the process limit is reached: each failed start
 /// is an event and a failed restart, retried after a backoff; the run
 /// finishes exact with the workers it has. With a tight restart intensity,
