@@ -124,9 +124,9 @@ fn main() -> ExitCode {
     // Stopped by a signal, with nothing kept: say how to keep it next time.
     let by_signal = [exit::SIGINT, exit::SIGTERM].contains(&summary.exit_code);
     if by_signal && cfg.checkpoint.is_none() {
-        eprintln!(
+        say(
             "supervisor: hint: nothing of this run was kept; with --checkpoint FILE the next \
-             one can be stopped and continued with --resume"
+             one can be stopped and continued with --resume",
         );
     }
     ExitCode::from(summary.exit_code as u8)

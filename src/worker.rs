@@ -66,7 +66,7 @@ pub fn run_role(args: &crate::cli::WorkerArgs) -> i32 {
     if io::stdin().is_terminal() || (io::stdout().is_terminal() && !in_slurm_step) {
         let name = std::env::args().next().unwrap_or_default();
         let name = name.rsplit('/').next().unwrap_or("supervisor-worker");
-        eprintln!("{name}: {BY_HAND}");
+        say(&format!("{name}: {BY_HAND}"));
         return exit::BY_HAND;
     }
     // SAFETY: PR_SET_PDEATHSIG takes a signal number and no pointers.
@@ -78,7 +78,7 @@ pub fn run_role(args: &crate::cli::WorkerArgs) -> i32 {
         None => parent == 1,
     };
     if orphaned {
-        eprintln!("worker: the process that started it is gone");
+        say("worker: the process that started it is gone");
         return exit::PROTOCOL;
     }
     serve_stdio(&Context {
@@ -184,14 +184,14 @@ impl End {
         match self {
             End::Dismissed => 0,
             End::Watchdog(d) => {
-                eprintln!(
+                say(&format!(
                     "worker {pid}: no word from the supervisor for {:.1}s: exiting",
                     d.as_secs_f64()
-                );
+                ));
                 exit::WATCHDOG
             }
             End::Broken(why) => {
-                eprintln!("worker {pid}: {why}");
+                say(&format!("worker {pid}: {why}"));
                 exit::PROTOCOL
             }
         }
@@ -349,6 +349,12 @@ fn work(
         (None, Some(end)) => Err(end),
         (None, None) => unreachable!("the kernel stops only when asked"),
     }
+}
+
+/// One line on stderr, best effort: a closed or full stderr must not turn a
+/// worker's ending into a panic (for a worker thread, in the supervisor).
+fn say(line: &str) {
+    let _ = writeln!(io::stderr(), "{line}");
 }
 
 fn send(output: &mut impl Write, msg: &FromWorker) -> Result<(), End> {

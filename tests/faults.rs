@@ -352,6 +352,32 @@ fn sigterm_stops_the_run() {
     stopped_by(libc::SIGTERM, 143, "fork", true);
 }
 
+/// A stop by SIGTERM whose stderr cannot be written (full, or a terminal
+/// that went away) still exits 143: the lines it cannot say are dropped,
+/// not a panic.
+#[test]
+fn sigterm_with_a_full_stderr_exits_143() {
+    let _serial = serial();
+    if !std::path::Path::new("/dev/full").exists() {
+        eprintln!("NOT RUN: no /dev/full on this machine");
+        return;
+    }
+    let full = || std::fs::OpenOptions::new().write(true).open("/dev/full");
+    let full = full().expect("/dev/full");
+    let run = Run::start_custom(
+        &["--max", "1e10", "--procs", "1", "--json", "--quiet"],
+        false,
+        |command| {
+            command.stderr(full);
+        },
+    );
+    run.wait_for_workers(1);
+    run.signal(libc::SIGTERM);
+    let done = run.wait_timeout(Duration::from_secs(30));
+    assert_eq!(done.code, Some(143), "{done:?}");
+    assert_eq!(done.json()["interrupted"], "SIGTERM");
+}
+
 /// A second SIGINT during a long grace period kills the workers at once.
 #[test]
 fn second_sigint_kills_at_once() {
