@@ -15,7 +15,8 @@ use std::time::Duration;
 pub mod exit {
     /// Complete, and Σσ verified.
     pub const OK: i32 = 0;
-    /// Internal error, or the Σσ self-check failed.
+    /// Internal error, the Σσ self-check failed, or the summary could not
+    /// be written.
     pub const FAILED: i32 = 1;
     /// Usage error.
     pub const USAGE: i32 = 2;
@@ -35,7 +36,7 @@ pub mod exit {
 const EXIT_CODES: &str = "\
 Exit codes:
   0  complete, and Σσ verified against Σ d·⌊N/d⌋
-  1  internal error, or the Σσ self-check failed
+  1  internal error, the Σσ self-check failed, or the summary could not be written
   2  usage error
   3  incomplete: some ranges could not be checked (quarantined)
   4  restart intensity exceeded, or every host is down: the run was stopped

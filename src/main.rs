@@ -1,5 +1,6 @@
 //! The `supervisor` binary: parse the command line, run, report, exit with
-//! the status the summary adds up to.
+//! the status the summary adds up to (or 1 if the summary could not be
+//! written).
 
 use clap::Parser;
 use std::io::Write;
@@ -108,11 +109,24 @@ fn main() -> ExitCode {
     } else {
         summary.to_text()
     };
+    let mut code = summary.exit_code;
     let mut stdout = std::io::stdout().lock();
-    // A closed stdout (`| head`) is not worth a panic.
-    let _ = stdout
+    let written = stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush());
+    match written {
+        // A reader that stopped early (`| head`) took what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        // A full disk or an I/O error lost the result: that is a failure,
+        // unless the run has already failed with a code of its own.
+        Err(e) => {
+            say(&format!("supervisor: error: cannot write the summary: {e}"));
+            if code == exit::OK {
+                code = exit::FAILED;
+            }
+        }
+        Ok(()) => {}
+    }
     if let Ending::Failed(why) = &outcome.ending {
         say(&format!("supervisor: error: {why}"));
     } else if summary.exit_code == exit::FAILED {
@@ -129,7 +143,7 @@ fn main() -> ExitCode {
              one can be stopped and continued with --resume",
         );
     }
-    ExitCode::from(summary.exit_code as u8)
+    ExitCode::from(code as u8)
 }
 
 /// Checks `--checkpoint` and `--resume` before any work starts: the journal

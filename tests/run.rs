@@ -2,8 +2,9 @@
 //! every process count, start method and chunk size; the JSON summary's
 //! keys; one thread in the supervisor, workers that are its children and
 //! hold only stdin, stdout and stderr; usage errors; no worker outliving a
-//! killed supervisor; no lasting zombie; the worker program says Hello
-//! before anything else.
+//! killed supervisor; no lasting zombie; a summary that cannot be written
+//! is a failure, a reader that stopped early is not; the worker program
+//! says Hello before anything else.
 
 mod common;
 
@@ -286,6 +287,45 @@ per_start_method! {
 
 per_start_method! {
     workers_do_not_inherit_the_supervisors_inherited_descriptors => |method| one_thread_and_clean_workers(method, true);
+}
+
+/// The summary is the run's result: losing it to a full disk is exit 1
+/// with one line saying so, while a reader that stopped early (a closed
+/// pipe, as `| head -c1` leaves) took what it wanted, and the run keeps its
+/// own exit code.
+#[test]
+fn a_summary_that_cannot_be_written_fails_the_run_but_a_closed_pipe_does_not() {
+    let _serial = serial();
+    let args = ["--max", "100000", "--quiet"];
+    if std::path::Path::new("/dev/full").exists() {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let done = Run::start_custom(&args, false, |command| {
+            command.stdout(full);
+        })
+        .wait();
+        assert_eq!(done.code, Some(1), "{done:?}");
+        let line = done.stderr.trim_end();
+        assert!(!line.contains('\n'), "one line: {line}");
+        assert!(
+            line.starts_with("supervisor: error: cannot write the summary: "),
+            "{line}"
+        );
+    } else {
+        eprintln!("NOT RUN (the /dev/full half): no /dev/full on this machine");
+    }
+    // The read end is closed before the supervisor starts: its write fails
+    // with EPIPE, deterministically.
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    drop(read);
+    let done = Run::start_custom(&args, false, |command| {
+        command.stdout(write);
+    })
+    .wait();
+    assert_eq!(done.code, Some(0), "{done:?}");
+    assert!(done.stderr.is_empty(), "{done:?}");
 }
 
 #[test]
