@@ -1,5 +1,6 @@
 //! The worker's side of the protocol: say Hello, take the run's Setup, then
-//! for every Assign run the σ kernel over the chunk, sending Progress
+//! for every Assign run the σ kernel over the chunk (a Setup or Assign out
+//! of the kernel's range ends the worker, never a panic), sending Progress
 //! heartbeats from inside the kernel's segment loop and one Done with the
 //! result. The same loop serves every way of starting a worker: a forked
 //! child, the re-executed program and a remote `supervisor-worker` all talk
@@ -127,6 +128,15 @@ pub fn serve(input: &File, output: &mut impl Write, ctx: &Context) -> i32 {
         }
         Err(end) => return end.status(),
     };
+    // Checked like an Assign: the kernel refuses (panics on) a max past
+    // its bound.
+    if !(1 <= setup.max && setup.max <= MAX_SUPPORTED) {
+        return End::Broken(format!(
+            "bad Setup: max {} outside [1, {MAX_SUPPORTED}]",
+            setup.max
+        ))
+        .status();
+    }
     if let Some(bytes) = setup.mem_limit {
         if !ctx.own_process {
             return End::Broken("a thread cannot limit its memory".into()).status();
@@ -452,7 +462,11 @@ mod tests {
             frames(&[setup(100, 1000), bad_range]),
             frames(std::slice::from_ref(&one)),
             frames(&[setup(100, 1000), setup(100, 1000)]),
-            frames(&[setup(100, 1000), one, setup(100, 1000)]),
+            frames(&[setup(100, 1000), one.clone(), setup(100, 1000)]),
+            // A Setup's max out of the kernel's range.
+            frames(&[setup(0, 1000), one.clone()]),
+            frames(&[setup(MAX_SUPPORTED + 1, 1000), one.clone()]),
+            frames(&[setup(u64::MAX, 1000), one.clone()]),
         ] {
             let mut out = Vec::new();
             assert_eq!(serve(&piped(&script), &mut out, &ctx), exit::PROTOCOL);

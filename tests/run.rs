@@ -4,7 +4,7 @@
 //! hold only stdin, stdout and stderr; usage errors; no worker outliving a
 //! killed supervisor; no lasting zombie; a summary that cannot be written
 //! is a failure, a reader that stopped early is not; the worker program
-//! says Hello before anything else.
+//! says Hello before anything else, and refuses a Setup out of range.
 
 mod common;
 
@@ -590,6 +590,26 @@ fn the_worker_program_says_hello_first_and_takes_its_settings_in_a_frame() {
         Some(FromWorker::Hello { .. })
     ));
     frame::write_frame(&mut to, &assign).unwrap();
+    assert_eq!(
+        worker.wait().unwrap().code(),
+        Some(supervisor::worker::exit::PROTOCOL)
+    );
+
+    // A Setup past the kernel's bound is a broken conversation, not a panic.
+    let mut worker = start();
+    let mut to = worker.stdin.take().unwrap();
+    let mut from = worker.stdout.take().unwrap();
+    assert!(matches!(
+        frame::read_frame::<FromWorker>(&mut from).unwrap(),
+        Some(FromWorker::Hello { .. })
+    ));
+    let setup = Setup {
+        max: u64::MAX,
+        ..Default::default()
+    };
+    frame::write_frame(&mut to, &ToWorker::Setup(setup)).unwrap();
+    // The worker may be gone already: a refused write is fine.
+    let _ = frame::write_frame(&mut to, &assign);
     assert_eq!(
         worker.wait().unwrap().code(),
         Some(supervisor::worker::exit::PROTOCOL)
