@@ -65,7 +65,9 @@ pub fn run_role(args: &crate::cli::WorkerArgs) -> i32 {
     // raw mode), so inside a Slurm step only stdin counts.
     let in_slurm_step = std::env::var_os("SLURM_STEP_ID").is_some();
     if io::stdin().is_terminal() || (io::stdout().is_terminal() && !in_slurm_step) {
-        let name = std::env::args().next().unwrap_or_default();
+        // args_os: a name that is not UTF-8 must not panic (args() would).
+        let name = std::env::args_os().next().unwrap_or_default();
+        let name = name.to_string_lossy();
         let name = name.rsplit('/').next().unwrap_or("supervisor-worker");
         say(&format!("{name}: {BY_HAND}"));
         return exit::BY_HAND;

@@ -657,6 +657,30 @@ fn the_worker_program_on_a_terminal_says_what_it_is_and_exits_2() {
     }
 }
 
+/// A program name (argv[0]) that is not UTF-8 is shown as well as it can
+/// be, not a panic: the worker program on a terminal still exits 2.
+#[test]
+fn the_worker_program_by_hand_under_a_name_not_utf8_exits_2() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let pty = nix::pty::openpty(None, None).expect("a pseudo-terminal");
+    let done = Command::new(env!("CARGO_BIN_EXE_supervisor-worker"))
+        .arg0(OsStr::from_bytes(b"/odd/worker-\xff"))
+        .stdin(Stdio::from(pty.slave))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("worker-\u{fffd}: ") && stderr.contains("not run by hand"),
+        "{stderr}"
+    );
+}
+
 /// The README's flags table and `--help` give the same default for every
 /// flag, word for word (a flag without one is `off`, `none` or `required`
 /// in the README).
