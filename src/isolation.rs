@@ -8,6 +8,7 @@
 use crate::cli::IsolationArgs;
 use crate::fault::Fault;
 use crate::sigma::MAX_SUPPORTED;
+use crate::stdio::{self, say};
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -71,16 +72,16 @@ struct Report<'a> {
 /// behaved as predicted, 1 otherwise, 2 for a bad argument.
 pub fn run(args: &IsolationArgs) -> i32 {
     if args.max > MAX_SUPPORTED {
-        eprintln!(
+        say(&format!(
             "supervisor isolation: error: --max {} is past the supported bound \
              {MAX_SUPPORTED} (10^13); try 'supervisor isolation --help'",
             args.max
-        );
+        ));
         return crate::cli::exit::USAGE;
     }
     let reference = experiment(args, "processes", None);
     let Some(reference_json) = reference.json.clone() else {
-        eprintln!("supervisor isolation: the clean reference run failed");
+        say("supervisor isolation: the clean reference run failed");
         return 1;
     };
     let mut rows = Vec::new();
@@ -95,19 +96,22 @@ pub fn run(args: &IsolationArgs) -> i32 {
         }
     }
     let all = rows.iter().all(|r| r.as_predicted);
-    if args.json {
+    let text = if args.json {
         let report = Report {
             max: args.max,
             procs: args.procs,
             rows: &rows,
             as_predicted: all,
         };
-        println!(
-            "{}",
-            serde_json::to_string(&report).expect("rows serialize")
-        );
+        serde_json::to_string(&report).expect("rows serialize") + "\n"
     } else {
-        print!("{}", table(args, &rows));
+        table(args, &rows)
+    };
+    if let Err(e) = stdio::print(&text) {
+        say(&format!(
+            "supervisor isolation: error: cannot write the table: {e}"
+        ));
+        return 1;
     }
     if all { 0 } else { 1 }
 }
@@ -228,7 +232,9 @@ fn experiment(args: &IsolationArgs, mode: &str, fault: Option<Fault>) -> Experim
             events,
         },
         Err(e) => {
-            eprintln!("supervisor isolation: cannot run an experiment: {e}");
+            say(&format!(
+                "supervisor isolation: cannot run an experiment: {e}"
+            ));
             Experiment {
                 status: (None, None),
                 json: None,

@@ -9,7 +9,7 @@
 //! (and [`fault`]s, when injected) → frames ([`protocol`]) → the event loop →
 //! [`report`], [`events`] and the live view ([`progress`]).
 //! [`isolation`] runs the threads-versus-processes experiments; [`timeline`]
-//! draws a run from its events.
+//! draws a run from its events; [`stdio`] writes what they all print.
 
 pub mod audit;
 pub mod checkpoint;
@@ -32,6 +32,7 @@ pub mod schedule;
 pub mod sigma;
 pub mod slot;
 pub mod slurm;
+pub mod stdio;
 pub mod supervisor;
 pub mod timeline;
 pub mod verify;

@@ -3,13 +3,13 @@
 //! written).
 
 use clap::Parser;
-use std::io::Write;
 use std::process::ExitCode;
 use supervisor::checkpoint::{self, Journal, JournalLock};
 use supervisor::cli::{Cli, Command, Config, Mode, exit, one_line};
 use supervisor::events::{Event, EventLog};
 use supervisor::inherited;
 use supervisor::report::Summary;
+use supervisor::stdio::{self, say};
 use supervisor::supervisor::{Ending, Supervisor};
 
 fn main() -> ExitCode {
@@ -110,22 +110,14 @@ fn main() -> ExitCode {
         summary.to_text()
     };
     let mut code = summary.exit_code;
-    let mut stdout = std::io::stdout().lock();
-    let written = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush());
-    match written {
-        // A reader that stopped early (`| head`) took what it wanted.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        // A full disk or an I/O error lost the result: that is a failure,
-        // unless the run has already failed with a code of its own.
-        Err(e) => {
-            say(&format!("supervisor: error: cannot write the summary: {e}"));
-            if code == exit::OK {
-                code = exit::FAILED;
-            }
+    // A full disk or an I/O error lost the result: that is a failure, unless
+    // the run has already failed with a code of its own. A reader that
+    // stopped early (`| head`) took what it wanted.
+    if let Err(e) = stdio::print(&text) {
+        say(&format!("supervisor: error: cannot write the summary: {e}"));
+        if code == exit::OK {
+            code = exit::FAILED;
         }
-        Ok(()) => {}
     }
     if let Ending::Failed(why) = &outcome.ending {
         say(&format!("supervisor: error: {why}"));
@@ -184,10 +176,4 @@ fn open_journal(cfg: &mut Config) -> Result<Option<Journal>, String> {
 fn usage_error(why: &str) -> ExitCode {
     say(&format!("supervisor: error: {why}"));
     ExitCode::from(exit::USAGE as u8)
-}
-
-/// One line on stderr, best effort: a terminal that hung up must not turn
-/// into a panic.
-fn say(line: &str) {
-    let _ = writeln!(std::io::stderr(), "{line}");
 }

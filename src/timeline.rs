@@ -10,6 +10,7 @@
 //! is refused, naming its line; events this version does not know are
 //! skipped.
 
+use crate::stdio::{self, say};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -176,7 +177,7 @@ pub struct Drawn {
 /// picture cannot be written.
 pub fn run(events: &Path, output: Option<&Path>) -> i32 {
     let fail = |why: String, code: i32| {
-        eprintln!("supervisor timeline: error: {why}");
+        say(&format!("supervisor timeline: error: {why}"));
         code
     };
     let text = match std::fs::read_to_string(events) {
@@ -189,19 +190,21 @@ pub fn run(events: &Path, output: Option<&Path>) -> i32 {
     };
     let out: PathBuf = output.map_or_else(|| events.with_extension("svg"), Path::to_path_buf);
     if out == Path::new("-") {
-        print!("{}", drawn.svg);
-        return 0;
+        return match stdio::print(&drawn.svg) {
+            Ok(()) => 0,
+            Err(e) => fail(format!("cannot write the picture: {e}"), 1),
+        };
     }
     if let Err(e) = std::fs::write(&out, &drawn.svg) {
         return fail(format!("{}: {e}", out.display()), 1);
     }
-    eprintln!(
+    say(&format!(
         "supervisor timeline: wrote {} ({} lanes, {} chunks, {} deaths)",
         out.display(),
         drawn.lanes,
         drawn.chunks,
         drawn.deaths
-    );
+    ));
     0
 }
 

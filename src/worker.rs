@@ -13,6 +13,7 @@ use crate::fault::{Fault, Tally};
 use crate::protocol::frame::{self, FrameBuffer, FrameError};
 use crate::protocol::{FromWorker, PROGRAM_VERSION, PROTOCOL_VERSION, Setup, ToWorker};
 use crate::sigma::{Kernel, MAX_SUPPORTED};
+use crate::stdio::say;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, poll};
 use std::collections::VecDeque;
@@ -361,12 +362,6 @@ fn work(
         (None, Some(end)) => Err(end),
         (None, None) => unreachable!("the kernel stops only when asked"),
     }
-}
-
-/// One line on stderr, best effort: a closed or full stderr must not turn a
-/// worker's ending into a panic (for a worker thread, in the supervisor).
-fn say(line: &str) {
-    let _ = writeln!(io::stderr(), "{line}");
 }
 
 fn send(output: &mut impl Write, msg: &FromWorker) -> Result<(), End> {

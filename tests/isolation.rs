@@ -202,6 +202,21 @@ fn the_isolation_demo_behaves_as_predicted() {
     );
 }
 
+/// Its table lost to a full disk is a failure, in one line, not a panic.
+#[test]
+fn the_isolation_table_to_a_full_disk_fails_in_one_line() {
+    let _serial = serial();
+    let done = std::process::Command::new(common::BIN)
+        .args(["isolation", "--max", "2000000"])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(done.status.code(), Some(1), "{done:?}");
+    let said = String::from_utf8_lossy(&done.stderr);
+    assert!(said.contains("cannot write the table"), "{said}");
+    assert!(!said.contains("panicked"), "{said}");
+}
+
 #[test]
 fn isolation_refuses_a_bad_max_as_a_usage_error() {
     for max in ["10000000000001", "0", "1.5e0"] {

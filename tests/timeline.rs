@@ -46,6 +46,31 @@ fn a_run_with_deaths_is_drawn_lane_by_lane() {
         .output()
         .unwrap();
     assert_eq!(drawn.status.code(), Some(0), "{drawn:?}");
+    // To stdout: a full disk loses the picture (exit 1, one line), a
+    // reader that left early does not.
+    let full = Command::new(BIN)
+        .arg("timeline")
+        .arg(&events)
+        .args(["-o", "-"])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(full.status.code(), Some(1), "{full:?}");
+    let said = String::from_utf8_lossy(&full.stderr);
+    assert!(
+        said.lines().count() == 1 && said.contains("cannot write"),
+        "{said}"
+    );
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let left = Command::new(BIN)
+        .arg("timeline")
+        .arg(&events)
+        .args(["-o", "-"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(left.status.code(), Some(0), "{left:?}");
 
     let events = events_of(&events);
     let count = |name: &str| events.iter().filter(|e| e["event"] == name).count();
