@@ -92,10 +92,23 @@ pub fn run_role(args: &crate::cli::WorkerArgs) -> i32 {
 }
 
 /// Limits this worker process's address space (`--worker-mem`), so a leak
-/// kills only this worker.
+/// kills only this worker: `bytes` beyond what it has mapped already. A
+/// worker started by fork has mapped the supervisor's address space (its
+/// ledger alone grows to 134 MB in a long run at 10^13), untouched and
+/// shared, but counted by RLIMIT_AS all the same.
 pub fn limit_memory(bytes: u64) -> io::Result<()> {
     use nix::sys::resource::{Resource, setrlimit};
-    setrlimit(Resource::RLIMIT_AS, bytes, bytes).map_err(io::Error::from)
+    // statm's first field: the pages mapped.
+    let statm = std::fs::read_to_string("/proc/self/statm")?;
+    let pages: u64 = statm
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("/proc/self/statm: {statm:?}")))?;
+    // SAFETY: sysconf only reads a system value.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+    let limit = pages.saturating_mul(page).saturating_add(bytes);
+    setrlimit(Resource::RLIMIT_AS, limit, limit).map_err(io::Error::from)
 }
 
 /// Serves the protocol on this process's stdin and stdout until Shutdown or

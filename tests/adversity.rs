@@ -727,6 +727,28 @@ fn worker_mem_holds_on_a_range_of_very_many_chunks() {
     wait_until(PATIENCE, "chunks counted or the run over", || {
         count(&run.events(), "finished") >= 10 || !run.running()
     });
+    // The limit is 256 MiB beyond what the worker had mapped when it set
+    // it: the supervisor's address space it inherited is not its leak.
+    let worker = run.workers()[0];
+    let limits = std::fs::read_to_string(format!("/proc/{worker}/limits")).unwrap();
+    let limit: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max address space"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .expect("an address-space limit");
+    let status = std::fs::read_to_string(format!("/proc/{worker}/status")).unwrap();
+    let mapped_kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmSize:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("VmSize");
+    let mib = 1 << 20;
+    assert!(
+        limit > 256 * mib && limit - 256 * mib <= mapped_kib * 1024,
+        "{limits}\n{status}"
+    );
     run.signal(libc::SIGTERM);
     let done = run.wait();
     assert_eq!(count(&done.events, "died"), 0, "{}", done.stderr);
