@@ -1,7 +1,8 @@
 //! What the supervisor inherits from whoever started it, normalised before
 //! any work begins: signal dispositions (an ignored SIGCHLD makes the
 //! kernel reap children itself, so their exit status is lost and `waitpid`
-//! fails), the open-file limit (a low soft limit when the hard one allows
+//! fails; an ignored stop signal, as under `nohup`, is left ignored), the
+//! open-file limit (a low soft limit when the hard one allows
 //! far more), and closed standard descriptors (a pipe opened onto
 //! descriptor 1 would receive the summary).
 
