@@ -423,6 +423,31 @@ pub fn lock_path(journal: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The journal's own path, for `path` as the user wrote it: a symlink is
+/// followed to its file (which is locked, written and replaced there, and
+/// the link left alone), even to a file not written yet, and that file is
+/// named by its canonical folder. So two spellings of one journal, or two
+/// links to it, are one journal with one lock. `path` itself where it does
+/// not resolve.
+pub fn resolve(path: &Path) -> PathBuf {
+    let mut path = path.to_path_buf();
+    // As many links as the kernel follows before ELOOP.
+    for _ in 0..40 {
+        if let Ok(file) = fs::canonicalize(&path) {
+            return file;
+        }
+        match fs::read_link(&path) {
+            // A link to a journal not written yet: follow it by hand.
+            Ok(to) => path = folder_of(&path).join(to),
+            Err(_) => break,
+        }
+    }
+    match (fs::canonicalize(folder_of(&path)), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path,
+    }
+}
+
 /// Whether two paths name the same file: the same device and inode when
 /// both exist, else the same canonical folder and name.
 pub fn same_file(a: &Path, b: &Path) -> bool {

@@ -67,6 +67,9 @@ fn main() -> ExitCode {
             journal.display()
         ));
     }
+    if let Some(path) = &mut cfg.checkpoint {
+        *path = checkpoint::resolve(path);
+    }
     // Held until the run ends: a second run on the same journal is refused.
     let _journal_lock = match &cfg.checkpoint {
         None => None,

@@ -197,6 +197,53 @@ fn a_second_run_on_the_same_journal_exits_2_naming_the_first() {
     assert!(path.exists(), "the journal stays");
 }
 
+/// Two symlinks to one journal are one journal: one lock, and the journal
+/// is written to the file they point to, the links left as they are.
+#[test]
+fn links_to_one_journal_share_its_lock_and_stay_links() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("kept").join("run.journal");
+    fs::create_dir(target.parent().unwrap()).unwrap();
+    let (a, b) = (dir.path().join("a.journal"), dir.path().join("b.journal"));
+    std::os::unix::fs::symlink(&target, &a).unwrap();
+    std::os::unix::fs::symlink(&target, &b).unwrap();
+    let lock = checkpoint::lock_path(&target);
+    let (pa, pb) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let mut first = Run::start(&[
+        "--max",
+        "10000000000000",
+        "--checkpoint",
+        pa,
+        "--checkpoint-every",
+        "100ms",
+        "--quiet",
+    ]);
+    wait_until(PATIENCE, "the first run's lock beside the target", || {
+        fs::read_to_string(&lock).is_ok_and(|t| t.trim() == first.pid.to_string())
+    });
+    wait_until(PATIENCE, "the journal written through the link", || {
+        target.exists()
+    });
+    let second = run(&["--max", "10000000000000", "--checkpoint", pb, "--resume"]);
+    assert_eq!(second.code, Some(2), "{second:?}");
+    assert!(
+        second
+            .stderr
+            .contains(&format!("in use by another run (pid {})", first.pid)),
+        "{second:?}"
+    );
+    assert!(first.running(), "the first run goes on");
+    first.signal(libc::SIGINT);
+    let done = first.wait();
+    assert_eq!(done.code, Some(130), "{done:?}");
+    for link in [&a, &b] {
+        assert!(fs::symlink_metadata(link).unwrap().is_symlink(), "{link:?}");
+    }
+    assert_eq!(finished_in(&a), finished_in(&target));
+    assert!(finished_in(&target) > 0, "the journal holds the work done");
+}
+
 #[test]
 fn events_may_not_overwrite_the_journal() {
     let _serial = serial();
