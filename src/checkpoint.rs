@@ -449,19 +449,12 @@ pub fn resolve(path: &Path) -> PathBuf {
 }
 
 /// Whether two paths name the same file: the same device and inode when
-/// both exist, else the same canonical folder and name.
+/// both exist, else the same [`resolve`]d path.
 pub fn same_file(a: &Path, b: &Path) -> bool {
     if let (Ok(x), Ok(y)) = (fs::metadata(a), fs::metadata(b)) {
         return (x.dev(), x.ino()) == (y.dev(), y.ino());
     }
-    let place = |p: &Path| {
-        let dir = fs::canonicalize(folder_of(p)).ok()?;
-        Some(dir.join(p.file_name()?))
-    };
-    match (place(a), place(b)) {
-        (Some(x), Some(y)) => x == y,
-        _ => a == b,
-    }
+    resolve(a) == resolve(b)
 }
 
 /// The name temporary files of the journal at `path` start with.

@@ -164,6 +164,26 @@ fn a_journal_too_costly_to_check_is_refused_at_once() {
     assert_eq!(fs::read(&path).unwrap(), before, "the journal is untouched");
 }
 
+/// Waits until `first` holds the journal lock at `lock`.
+fn wait_for_lock(lock: &Path, first: &Run) {
+    wait_until(PATIENCE, "the first run's lock", || {
+        fs::read_to_string(lock).is_ok_and(|t| t.trim() == first.pid.to_string())
+    });
+}
+
+/// A run with `args` is refused (exit 2) naming `first`, which goes on.
+fn refused_while_in_use(args: &[&str], first: &mut Run) {
+    let second = run(args);
+    assert_eq!(second.code, Some(2), "{second:?}");
+    assert!(
+        second
+            .stderr
+            .contains(&format!("in use by another run (pid {})", first.pid)),
+        "{second:?}"
+    );
+    assert!(first.running(), "the first run goes on");
+}
+
 #[test]
 fn a_second_run_on_the_same_journal_exits_2_naming_the_first() {
     let _serial = serial();
@@ -172,24 +192,14 @@ fn a_second_run_on_the_same_journal_exits_2_naming_the_first() {
     let p = path.to_str().unwrap();
     let lock = checkpoint::lock_path(&path);
     let mut first = Run::start(&["--max", "10000000000000", "--checkpoint", p, "--quiet"]);
-    wait_until(PATIENCE, "the first run's lock", || {
-        fs::read_to_string(&lock).is_ok_and(|t| t.trim() == first.pid.to_string())
-    });
+    wait_for_lock(&lock, &first);
     for resume in [false, true] {
         let mut args = vec!["--max", "10000000000000", "--checkpoint", p];
         if resume {
             args.push("--resume");
         }
-        let second = run(&args);
-        assert_eq!(second.code, Some(2), "{second:?}");
-        assert!(
-            second
-                .stderr
-                .contains(&format!("in use by another run (pid {})", first.pid)),
-            "{second:?}"
-        );
+        refused_while_in_use(&args, &mut first);
     }
-    assert!(first.running(), "the first run goes on");
     first.signal(libc::SIGINT);
     let done = first.wait();
     assert_eq!(done.code, Some(130), "{done:?}");
@@ -219,21 +229,14 @@ fn links_to_one_journal_share_its_lock_and_stay_links() {
         "100ms",
         "--quiet",
     ]);
-    wait_until(PATIENCE, "the first run's lock beside the target", || {
-        fs::read_to_string(&lock).is_ok_and(|t| t.trim() == first.pid.to_string())
-    });
+    wait_for_lock(&lock, &first);
     wait_until(PATIENCE, "the journal written through the link", || {
         target.exists()
     });
-    let second = run(&["--max", "10000000000000", "--checkpoint", pb, "--resume"]);
-    assert_eq!(second.code, Some(2), "{second:?}");
-    assert!(
-        second
-            .stderr
-            .contains(&format!("in use by another run (pid {})", first.pid)),
-        "{second:?}"
+    refused_while_in_use(
+        &["--max", "10000000000000", "--checkpoint", pb, "--resume"],
+        &mut first,
     );
-    assert!(first.running(), "the first run goes on");
     first.signal(libc::SIGINT);
     let done = first.wait();
     assert_eq!(done.code, Some(130), "{done:?}");

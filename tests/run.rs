@@ -582,13 +582,18 @@ fn the_worker_program_says_hello_first_and_takes_its_settings_in_a_frame() {
     frame::write_frame(&mut to, &ToWorker::Shutdown).unwrap();
     assert_eq!(worker.wait().unwrap().code(), Some(0));
 
-    let mut worker = start();
-    let mut to = worker.stdin.take().unwrap();
-    let mut from = worker.stdout.take().unwrap();
-    assert!(matches!(
-        frame::read_frame::<FromWorker>(&mut from).unwrap(),
-        Some(FromWorker::Hello { .. })
-    ));
+    // A worker past its Hello: the process and its two pipes.
+    let past_hello = || {
+        let mut worker = start();
+        let to = worker.stdin.take().unwrap();
+        let mut from = worker.stdout.take().unwrap();
+        assert!(matches!(
+            frame::read_frame::<FromWorker>(&mut from).unwrap(),
+            Some(FromWorker::Hello { .. })
+        ));
+        (worker, to, from)
+    };
+    let (mut worker, mut to, _from) = past_hello();
     frame::write_frame(&mut to, &assign).unwrap();
     assert_eq!(
         worker.wait().unwrap().code(),
@@ -596,13 +601,7 @@ fn the_worker_program_says_hello_first_and_takes_its_settings_in_a_frame() {
     );
 
     // A Setup past the kernel's bound is a broken conversation, not a panic.
-    let mut worker = start();
-    let mut to = worker.stdin.take().unwrap();
-    let mut from = worker.stdout.take().unwrap();
-    assert!(matches!(
-        frame::read_frame::<FromWorker>(&mut from).unwrap(),
-        Some(FromWorker::Hello { .. })
-    ));
+    let (mut worker, mut to, _from) = past_hello();
     let setup = Setup {
         max: u64::MAX,
         ..Default::default()
